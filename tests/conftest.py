@@ -1,0 +1,79 @@
+"""Shared fixtures: the harness's real endpoints, started per test session in a private state dir."""
+
+import os
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "harness"))
+
+from endpoints import Harness  # noqa: E402  pylint: disable=wrong-import-position
+
+
+@pytest.fixture(scope="session")
+def harness(tmp_path_factory):
+    """A Harness whose endpoints are stopped by PID when the session ends."""
+    instance = Harness(tmp_path_factory.mktemp("endpoints"))
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server(harness):
+    """moto in server mode on 127.0.0.1 for the whole session."""
+    harness.start(["moto"])
+    return harness.endpoint("moto")
+
+
+@pytest.fixture
+def aws(moto_server, monkeypatch):
+    """An empty AWS endpoint for one test: the environment points boto3 and amazon.aws at it."""
+    moto_server.reset()
+    env = moto_server.state()["env"]
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return moto_server
+
+
+@pytest.fixture
+def ec2(aws):
+    return boto3.client("ec2", region_name="us-east-1")
+
+
+def pytest_configure(config):
+    os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(REPO / ".collections"))
+
+
+def _run_module(name, args, check_mode=False, diff=False, env=None):
+    """Run one of the collection's modules as Ansible does: a real process fed ANSIBLE_MODULE_ARGS."""
+    import json
+    import subprocess
+    import tempfile
+
+    payload = dict(args)
+    payload["_ansible_check_mode"] = check_mode
+    payload["_ansible_diff"] = diff
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump({"ANSIBLE_MODULE_ARGS": payload}, handle)
+    run_env = dict(os.environ, PYTHONPATH=str(REPO / ".collections"), **(env or {}))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", f"ansible_collections.kdsw.workbench.plugins.modules.{name}", handle.name],
+            capture_output=True, text=True, env=run_env, check=False, timeout=600)
+    finally:
+        os.unlink(handle.name)
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError(f"module {name} printed no JSON:\n{proc.stdout}\n{proc.stderr}") from None
+    result["_stderr"] = proc.stderr
+    return result
+
+
+@pytest.fixture
+def run_module():
+    """run_module(name, args, check_mode=False, diff=False) -> the module's result dict."""
+    return _run_module
