@@ -164,8 +164,8 @@ class Moto(Endpoint):
         return {
             "AWS_URL": url,
             "AWS_ENDPOINT_URL": url,
-            "AWS_ACCESS_KEY_ID": "rehearsal",
-            "AWS_SECRET_ACCESS_KEY": "rehearsal",
+            "AWS_ACCESS_KEY_ID": "AKIDLOCALREHEARSAL00",
+            "AWS_SECRET_ACCESS_KEY": "local-endpoint-fake-secret-0000",
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1",
         }

@@ -1,0 +1,54 @@
+"""The cluster_definition module run as Ansible runs it: a real process fed ANSIBLE_MODULE_ARGS."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[4]
+
+
+def _load(relative, variable):
+    return yaml.safe_load((REPO / relative).read_text(encoding="utf-8"))[variable]
+
+
+@pytest.fixture(scope="module")
+def defaults():
+    return _load("group_vars/all/workbench_defaults.yml", "workbench_defaults")
+
+
+@pytest.fixture(scope="module")
+def personal():
+    return _load("inventories/personal/group_vars/all/workbench.yml", "workbench")
+
+
+def test_valid_definition_returns_the_normalized_cluster(run_module, defaults, personal):
+    result = run_module("cluster_definition", {"definition": personal, "defaults": defaults}, check_mode=True)
+    assert not result.get("failed"), result
+    assert result["changed"] is False
+    cluster = result["cluster"]
+    assert cluster["subnets"] == [{"zone": "us-east-1a", "cidr": "10.42.0.0/20"}, {"zone": "us-east-1b", "cidr": "10.42.16.0/20"}]
+    assert cluster["control_plane"]["private_ip"] == "10.42.0.10"
+    assert cluster["tags"] == {"kdsw:cluster": "kdsw"}
+    assert cluster["image_ssm_parameter"] == defaults["image_ssm_parameter"]
+
+
+def test_invalid_definition_fails_with_every_problem(run_module, defaults, personal):
+    definition = dict(personal, admin_cidrs=["10.0.0.0/33"], budget={"monthly_usd": "50"})
+    result = run_module("cluster_definition", {"definition": definition, "defaults": defaults})
+    assert result["failed"] is True
+    assert len(result["problems"]) == 2
+    assert result["problems"][0].startswith("workbench.admin_cidrs[0]: '10.0.0.0/33' is not a CIDR")
+    assert result["problems"][1].startswith("workbench.budget.monthly_usd: ")
+    assert result["msg"] == "The cluster definition has 2 problem(s):\n" + "\n".join("- " + problem for problem in result["problems"])
+
+
+def test_rehearsal_needs_loopback_endpoints(run_module, defaults):
+    local = _load("inventories/local/group_vars/all/workbench.yml", "workbench")
+    loopback = {"AWS_URL": "http://127.0.0.1:5000", "AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}
+    passed = run_module("cluster_definition", {"definition": local, "defaults": defaults, "environment": loopback})
+    refused = run_module("cluster_definition", {"definition": local, "defaults": defaults, "environment": {}})
+    assert not passed.get("failed"), passed
+    assert passed["cluster"]["rehearsal"] is True
+    assert refused["failed"] is True
+    assert all(problem.startswith("workbench.rehearsal: ") for problem in refused["problems"])
