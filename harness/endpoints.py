@@ -138,7 +138,8 @@ class Moto(Endpoint):
     """moto in server mode: the AWS API (EC2, IAM, S3, EFS, SSM, STS...) on 127.0.0.1."""
 
     name = "moto"
-    request_line = re.compile(rb'"(GET|POST|PUT|DELETE|HEAD|PATCH) (?!/moto-api)\S* HTTP/')
+    # werkzeug colours some access-log lines (201, 4xx, 5xx), so allow escape codes before the verb.
+    request_line = re.compile(rb'"(?:\x1b\[[0-9;]*m)*(GET|POST|PUT|DELETE|HEAD|PATCH) (?!/moto-api)\S* HTTP/')
 
     def command(self, port):
         server = shutil.which("moto_server", path=os.path.dirname(sys.executable)) or "moto_server"
