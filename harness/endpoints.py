@@ -138,8 +138,8 @@ class Moto(Endpoint):
     """moto in server mode: the AWS API (EC2, IAM, S3, EFS, SSM, STS...) on 127.0.0.1."""
 
     name = "moto"
-    # werkzeug colours some access-log lines (201, 4xx, 5xx), so allow escape codes before the verb.
-    request_line = re.compile(rb'"(?:\x1b\[[0-9;]*m)*(GET|POST|PUT|DELETE|HEAD|PATCH) (?!/moto-api)\S* HTTP/')
+    # One request line of moto's access log; werkzeug colours some (201, 4xx, 5xx) with ANSI escapes.
+    request_line = re.compile(rb'"(?:\x1b\[[0-9;]*m)*(GET|POST|PUT|DELETE|HEAD|PATCH) (?!/moto-api)(\S*) HTTP/')
 
     def command(self, port):
         server = shutil.which("moto_server", path=os.path.dirname(sys.executable)) or "moto_server"
@@ -176,12 +176,24 @@ class Moto(Endpoint):
         with urllib.request.urlopen(request, timeout=10):
             pass
 
-    def request_count(self):
-        """AWS API requests the server has answered (its access log), not counting /moto-api."""
+    def log_offset(self):
+        """A mark in the access log: pass it to requests() to see only what came after."""
         try:
-            return len(self.request_line.findall(self.log_path.read_bytes()))
+            return self.log_path.stat().st_size
         except OSError:
             return 0
+
+    def requests(self, since=0):
+        """(method, path) of each AWS API request answered since the mark, not counting /moto-api."""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(since)
+                return [(method.decode(), path.decode()) for method, path in self.request_line.findall(log.read())]
+        except OSError:
+            return []
+
+    def request_count(self, since=0):
+        return len(self.requests(since))
 
 
 ENDPOINTS = {cls.name: cls for cls in (Moto,)}

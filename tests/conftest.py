@@ -9,6 +9,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "harness"))
+# The repository is the collection: .collections/ansible_collections/kdsw/workbench points back here.
+sys.path.insert(0, str(REPO / ".collections"))
 
 from endpoints import Harness  # noqa: E402  pylint: disable=wrong-import-position
 

@@ -1,34 +1,24 @@
 """kdsw.workbench.efs_file_system against moto in server mode, run as a real module process."""
 
-import re
-import sys
-from pathlib import Path
-
 import boto3
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".collections"))
-
-from ansible_collections.kdsw.workbench.plugins.module_utils.efs import AnsibleEFSError  # noqa: E402  pylint: disable=wrong-import-position
-from ansible_collections.kdsw.workbench.plugins.module_utils.efs import wait_for_state  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.kdsw.workbench.plugins.module_utils.efs import AnsibleEFSError
+from ansible_collections.kdsw.workbench.plugins.module_utils.efs import wait_for_state
 
 MODULE = "efs_file_system"
 NAME = "kdsw-homes"
-# One request line of moto's access log; werkzeug colours some of them (201, 404, 500...) with ANSI escapes.
-REQUEST_LINE = re.compile(r'"(?:\x1b\[[0-9;]*m)*(GET|POST|PUT|DELETE|PATCH|HEAD) (\S+) HTTP/')
 
 
 class AccessLog:
     """The AWS requests moto answers from now on: EFS reads are GETs, every EFS mutation is a POST, PUT or DELETE."""
 
     def __init__(self, aws):
-        self.path = aws.log_path
-        self.offset = self.path.stat().st_size
+        self.aws = aws
+        self.mark = aws.log_offset()
 
     def requests(self):
-        with open(self.path, "rb") as log:
-            log.seek(self.offset)
-            return REQUEST_LINE.findall(log.read().decode("utf-8", "replace"))
+        return self.aws.requests(since=self.mark)
 
     def mutations(self):
         return [(method, path) for method, path in self.requests() if method != "GET"]
