@@ -1,6 +1,7 @@
 """Shared fixtures: the harness's real endpoints, started per test session in a private state dir."""
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -79,3 +80,47 @@ def _run_module(name, args, check_mode=False, diff=False, env=None):
 def run_module():
     """run_module(name, args, check_mode=False, diff=False) -> the module's result dict."""
     return _run_module
+
+
+class PlaybookRun:
+    """The outcome of one ansible-playbook run: exit code, output, and the recap's counts."""
+
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.output = proc.stdout + proc.stderr
+        self.recap = {
+            host: {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", counts)}
+            for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", proc.stdout, re.MULTILINE)
+        }
+
+    @property
+    def changed(self):
+        return sum(counts.get("changed", 0) for counts in self.recap.values())
+
+    def changed_tasks(self):
+        """Names of the tasks that reported a change (from the default callback's TASK headers)."""
+        names, current = [], None
+        for line in self.output.splitlines():
+            header = re.match(r"^TASK \[(.*)\] \*+$", line)
+            if header:
+                current = header.group(1)
+            elif line.startswith("changed:") and current and current not in names:
+                names.append(current)
+        return names
+
+
+def run_playbook(playbook, *args, inventory="inventories/local", env=None, timeout=900):
+    import subprocess
+
+    run_env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+                   ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0", **(env or {}))
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", inventory, playbook, *args],
+        cwd=REPO, capture_output=True, text=True, env=run_env, check=False, timeout=timeout)
+    return PlaybookRun(proc)
+
+
+@pytest.fixture(scope="session")
+def playbook():
+    """playbook("site.yml", "--check", inventory=..., env=...) -> PlaybookRun, run from the repository root."""
+    return run_playbook

@@ -1,0 +1,189 @@
+"""The rehearsal end to end: site.yml against moto, re-run, --check --diff, security, teardown.
+
+The tests share one converged rehearsal and run in file order: converge, inspect, re-run, preview,
+then tear down.
+"""
+
+import ipaddress
+
+import boto3
+import pytest
+import yaml
+
+from aws_state import live_instances, snapshot, workbench_resources
+from conftest import REPO
+
+DEFINITION = yaml.safe_load((REPO / "inventories/local/group_vars/all/workbench.yml").read_text())["workbench"]
+CLUSTER = DEFINITION["name"]
+ADMIN_CIDRS = set(DEFINITION["admin_cidrs"])
+WORLD = {"0.0.0.0/0", "::/0"}
+
+
+@pytest.fixture(scope="module")
+def endpoint(moto_server):
+    moto_server.reset()
+    env = moto_server.state()["env"]
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        yield moto_server
+
+
+@pytest.fixture(scope="module")
+def first_run(endpoint, playbook):
+    """The first converge, at -vvv so that the secret checks see everything Ansible can print."""
+    run = playbook("site.yml", "-vvv")
+    assert run.rc == 0, run.output[-4000:]
+    return run
+
+
+@pytest.fixture(scope="module")
+def state(first_run):
+    return snapshot()
+
+
+def group_named(state, suffix):
+    return next(g for g in state["ec2"]["security_groups"] if g["GroupName"] == f"{CLUSTER}-{suffix}")
+
+
+def ingress_sources(permission):
+    return ([r["CidrIp"] for r in permission.get("IpRanges", [])]
+            + [r["CidrIpv6"] for r in permission.get("Ipv6Ranges", [])])
+
+
+def covers(permission, port):
+    if permission["IpProtocol"] == "-1":
+        return True
+    return permission.get("FromPort", 0) <= port <= permission.get("ToPort", 65535)
+
+
+def test_first_run_creates_the_base(first_run, state):
+    assert first_run.changed > 0
+    ec2 = state["ec2"]
+    assert len([v for v in ec2["vpcs"] if not v.get("IsDefault")]) == 1
+    subnets = [s for s in ec2["subnets"] if s["VpcId"] == group_named(state, "cluster")["VpcId"]]
+    assert sorted(s["AvailabilityZone"] for s in subnets) == sorted(DEFINITION["zones"])
+    assert all(s["MapPublicIpOnLaunch"] for s in subnets)
+    roles = sorted(tag["Value"] for i in live_instances(state) for tag in i["Tags"] if tag["Key"] == "kdsw:component")
+    assert roles == ["admin-node", "admin-node", "control-plane"]
+    server = next(i for i in live_instances(state) if {"Key": "kdsw:component", "Value": "control-plane"} in i["Tags"])
+    assert server["PrivateIpAddress"] == str(ipaddress.ip_network("10.42.0.0/20")[10])
+    assert server["IamInstanceProfile"]["Arn"].endswith(f"/{CLUSTER}-server")
+    assert len(state["efs"]) == 1 and len(state["efs"][0]["mount_targets"]) == len(DEFINITION["zones"])
+    assert f"/kdsw/{CLUSTER}/k3s/token" in state["ssm"]
+    assert any(e["ServiceName"].endswith(".s3") and e["VpcEndpointType"] == "Gateway" for e in ec2["vpc_endpoints"])
+
+
+def test_no_nat_gateway(state):
+    assert state["ec2"]["nat_gateways"] == []
+
+
+def test_ssh_only_to_the_bastion_and_only_from_admin_networks(state):
+    bastion_port = 2222
+    for group in state["ec2"]["security_groups"]:
+        for permission in group["IpPermissions"]:
+            if not (covers(permission, 22) or covers(permission, bastion_port)):
+                continue
+            sources = ingress_sources(permission)
+            if group["GroupName"] == f"{CLUSTER}-bastion":
+                assert set(sources) == ADMIN_CIDRS
+            else:
+                assert sources == [], f"{group['GroupName']} admits SSH from {sources}"
+
+
+def test_nothing_else_open_to_the_world(state):
+    for group in state["ec2"]["security_groups"]:
+        for permission in group["IpPermissions"]:
+            assert not WORLD & set(ingress_sources(permission)), f"{group['GroupName']}: {permission}"
+
+
+def test_kubernetes_api_not_opened_by_default(state):
+    assert not any(g["GroupName"] == f"{CLUSTER}-api" for g in state["ec2"]["security_groups"])
+    efs_group = group_named(state, "efs")
+    assert [p["UserIdGroupPairs"][0]["GroupId"] for p in efs_group["IpPermissions"]] == [group_named(state, "cluster")["GroupId"]]
+    assert [(p["FromPort"], p["ToPort"]) for p in efs_group["IpPermissions"]] == [(2049, 2049)]
+
+
+def test_imdsv2_required_on_every_instance(state):
+    instances = live_instances(state)
+    assert instances
+    for instance in instances:
+        assert instance["MetadataOptions"]["HttpTokens"] == "required", instance["InstanceId"]
+
+
+def test_storage_encrypted(state):
+    attached = {a["InstanceId"] for v in state["ec2"]["volumes"] for a in v["Attachments"]}
+    assert {i["InstanceId"] for i in live_instances(state)} <= attached
+    for volume in state["ec2"]["volumes"]:
+        assert volume["Encrypted"], volume["VolumeId"]
+        assert volume["VolumeType"] == "gp3"
+    assert all(f["file_system"]["Encrypted"] for f in state["efs"])
+
+
+def test_data_bucket_private_encrypted_versioned_tiered(state):
+    (name, bucket), = state["s3"].items()
+    assert name == f"kdsw-{CLUSTER}-data-123456789012"
+    assert bucket["encryption"]["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert bucket["versioning"] == "Enabled"
+    assert bucket["public_access"] == {"BlockPublicAcls": True, "IgnorePublicAcls": True,
+                                       "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+    classes = [t["StorageClass"] for rule in bucket["lifecycle"] for t in rule.get("Transitions", [])]
+    assert classes == ["STANDARD_IA", "GLACIER_IR"]
+    assert '"aws:SecureTransport": "false"' in bucket["policy"].replace("'", '"')
+
+
+def test_node_roles_least_privilege(state):
+    roles = state["iam"]["roles"]
+    for kind in ("server", "agent"):
+        role = roles[f"{CLUSTER}-{kind}"]
+        assert role["attached"] == []
+        actions = {a for s in role["inline"]["workbench-node"]["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+        assert not any(a.endswith("*") for a in actions)
+        resources = [s["Resource"] for s in role["inline"]["workbench-node"]["Statement"]]
+        assert "*" not in resources
+    assert "ssm:PutParameter" not in str(roles[f"{CLUSTER}-agent"]["inline"])
+
+
+def test_join_token_never_logged(first_run, endpoint):
+    token = boto3.client("ssm", region_name="us-east-1").get_parameter(
+        Name=f"/kdsw/{CLUSTER}/k3s/token", WithDecryption=True)["Parameter"]["Value"]
+    assert len(token) >= 32
+    assert token not in first_run.output
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    for instance in live_instances(snapshot()):
+        attribute = ec2.describe_instance_attribute(InstanceId=instance["InstanceId"], Attribute="userData")
+        assert token not in str(attribute)
+
+
+def test_second_run_changes_nothing(first_run, playbook):
+    run = playbook("site.yml", "-vvv")
+    assert run.rc == 0, run.output[-4000:]
+    assert run.changed == 0, run.changed_tasks()
+    assert first_run.recap and run.recap
+
+
+def test_check_diff_changes_nothing(first_run, playbook):
+    before = snapshot()
+    run = playbook("site.yml", "--check", "--diff")
+    assert run.rc == 0, run.output[-4000:]
+    assert run.changed == 0, run.changed_tasks()
+    assert snapshot() == before
+
+
+def test_single_role_by_tag(first_run, playbook):
+    run = playbook("site.yml", "--tags", "efs_homes")
+    assert run.rc == 0, run.output[-4000:]
+    assert run.changed == 0
+    assert "kdsw.workbench.efs_homes : " in run.output
+    assert "kdsw.workbench.aws_network : VPC" not in run.output
+    assert "kdsw.workbench.k8s_master : k3s server instance" not in run.output
+
+
+def test_teardown_leaves_nothing_but_the_data_bucket(first_run, playbook):
+    run = playbook("teardown.yml", "-e", "confirm=yes")
+    assert run.rc == 0, run.output[-4000:]
+    assert workbench_resources(CLUSTER) == {}
+    assert list(snapshot()["s3"]) == [f"kdsw-{CLUSTER}-data-123456789012"]
+    again = playbook("teardown.yml", "-e", "confirm=yes", "-e", "delete_data=yes")
+    assert again.rc == 0, again.output[-4000:]
+    assert snapshot()["s3"] == {}
