@@ -11,6 +11,7 @@ $KDSW_STATE_DIR), and `env` prints the variables that point Ansible and boto3 at
     harness/endpoints.py status              what runs, where
     harness/endpoints.py env                 shell exports for the running endpoints
 
+KDSW_<NAME>_PORT (e.g. KDSW_MOTO_PORT) pins an endpoint's port; by default a free one is taken.
 Later endpoints (OpenLDAP, a Kubernetes API emulator, JupyterHub) are added as Endpoint
 subclasses in ENDPOINTS; the CLI, the pytest fixtures and molecule use this one registry.
 """
@@ -101,7 +102,7 @@ class Endpoint:
         if self.running():
             return self.state()
         self.dir.mkdir(parents=True, exist_ok=True)
-        port = free_port()
+        port = int(os.environ.get(f"KDSW_{self.name.upper()}_PORT") or free_port())
         with open(self.log_path, "ab") as log:
             proc = subprocess.Popen(  # pylint: disable=consider-using-with
                 self.command(port), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
