@@ -8,7 +8,7 @@ ENDPOINTS := $(BIN)/python harness/endpoints.py
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup rehearsal rehearsal-teardown endpoints-start endpoints-stop test lint sanity unit functional molecule benchmark
+.PHONY: setup rehearsal rehearsal-teardown endpoints-start endpoints-stop test lint sanity unit functional molecule benchmark pytest
 
 setup:
 	@scripts/setup.sh
@@ -27,13 +27,16 @@ rehearsal-teardown: setup
 	@eval "$$($(ENDPOINTS) env)" && ansible-playbook teardown.yml -i inventories/local -e confirm=yes -e delete_data=yes
 	@$(ENDPOINTS) stop
 
-test: setup lint sanity unit functional molecule
+test: setup lint sanity molecule pytest
 
 lint:
 	ansible-lint
 
 sanity:
 	tests/run-sanity.sh
+
+pytest:
+	$(BIN)/pytest tests -q
 
 unit:
 	$(BIN)/pytest tests/unit -q

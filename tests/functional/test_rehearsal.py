@@ -57,6 +57,14 @@ def covers(permission, port):
     return permission.get("FromPort", 0) <= port <= permission.get("ToPort", 65535)
 
 
+def test_preview_of_an_empty_account_changes_nothing(endpoint, playbook):
+    before = snapshot()
+    run = playbook("site.yml", "--check", "--diff")
+    assert run.rc == 0, run.output[-4000:]
+    assert "Check mode: the VPC does not exist yet" in run.output
+    assert snapshot() == before
+
+
 def test_first_run_creates_the_base(first_run, state):
     assert first_run.changed > 0
     ec2 = state["ec2"]
