@@ -16,7 +16,7 @@ version_added: 0.1.0
 description:
   - Creates and deletes an access point of an Amazon EFS file system, identified by its C(Name) tag O(name) within the file system.
   - An access point can enforce a POSIX user (every operation through it acts as that uid and gid) and a root directory that
-    EFS creates with the given owner and permissions on first use: a per-user home directory.
+    EFS creates with the given owner and permissions on first use, which makes it a per-user home directory.
   - The POSIX user and the root directory of an access point cannot change after creation; asking for different values fails
     with a message that says so, before any change is made.
   - Access points are found by their C(Name) tag, not by client token, so a re-run never creates a duplicate.
