@@ -8,7 +8,7 @@ ENDPOINTS := $(BIN)/python harness/endpoints.py
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup rehearsal rehearsal-teardown endpoints-start endpoints-stop test lint sanity unit functional molecule benchmark pytest
+.PHONY: setup rehearsal rehearsal-teardown endpoints-start endpoints-stop test lint sanity unit functional molecule benchmark benchmark-ldap pytest
 
 setup:
 	@scripts/setup.sh
@@ -49,3 +49,6 @@ molecule:
 
 benchmark: setup
 	$(BIN)/python benchmarks/rehearsal.py
+
+benchmark-ldap: setup
+	$(BIN)/python benchmarks/ldap_user_sync.py

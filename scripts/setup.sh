@@ -20,6 +20,18 @@ if command -v dpkg-query > /dev/null; then
     sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
     "${sudo_cmd[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${packages[@]}"
+    if printf '%s\n' "${packages[@]}" | grep -qx slapd; then
+      # The package's postinst starts a system-wide slapd (port 389, /etc/ldap/slapd.d) where services
+      # may start. The tests and the rehearsal run their own throwaway slapd (harness/endpoints.py):
+      # stop and disable the one this script just installed so that it never gets in the way.
+      log "stopping and disabling the system-wide slapd the package started"
+      if command -v systemctl > /dev/null && [ -d /run/systemd/system ]; then
+        "${sudo_cmd[@]}" systemctl disable --now slapd > /dev/null 2>&1 || true
+      else
+        "${sudo_cmd[@]}" service slapd stop > /dev/null 2>&1 || true
+        "${sudo_cmd[@]}" update-rc.d slapd disable > /dev/null 2>&1 || true
+      fi
+    fi
   fi
 fi
 

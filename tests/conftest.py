@@ -124,3 +124,19 @@ def run_playbook(playbook, *args, inventory="inventories/local", env=None, timeo
 def playbook():
     """playbook("site.yml", "--check", inventory=..., env=...) -> PlaybookRun, run from the repository root."""
     return run_playbook
+
+
+@pytest.fixture(scope="session")
+def ldap_server(harness):
+    """slapd on 127.0.0.1, configured from the templates of roles/ldap (StartTLS with a test CA), for the session."""
+    harness.start(["slapd"])
+    return harness.endpoint("slapd")
+
+
+@pytest.fixture
+def ldap(ldap_server, monkeypatch):
+    """A fresh directory for one test (base entries only; ppolicy state gone): the KDSW_LDAP_* variables point at it."""
+    ldap_server.reset()
+    for key, value in ldap_server.state()["env"].items():
+        monkeypatch.setenv(key, value)
+    return ldap_server

@@ -29,6 +29,7 @@ import struct
 from urllib.parse import urlsplit
 
 from ansible_collections.kdsw.workbench.plugins.module_utils.instance_types import CATALOG, lookup
+from ansible_collections.kdsw.workbench.plugins.module_utils import cost, prices
 
 ROOT = "workbench"
 SPEC_FILE = "inventories/personal/group_vars/all/workbench.yml"
@@ -36,7 +37,7 @@ SPEC_FILE = "inventories/personal/group_vars/all/workbench.yml"
 # Known keys of every mapping of the definition, in the order of the specification.
 TOP_KEYS = (
     "name", "region", "zones", "admin_cidrs", "ssh_public_key", "rehearsal", "network", "control_plane", "admin_nodes",
-    "node_pools", "storage", "versions", "image_ssm_parameter", "groups", "users", "budget",
+    "node_pools", "storage", "versions", "image_ssm_parameter", "gpu_image_ssm_parameter", "groups", "users", "budget", "scenarios", "prices",
 )
 NETWORK_KEYS = ("vpc_cidr", "subnet_prefix", "bastion_port", "kubernetes_api_access")
 CONTROL_PLANE_KEYS = ("instance_type", "root_volume_gb")
@@ -51,6 +52,10 @@ ARCH_KEYS = ("amd64", "arm64")
 GROUP_KEYS = ("name", "description")
 USER_KEYS = ("name", "full_name", "email", "groups", "ssh_keys", "uid")
 BUDGET_KEYS = ("monthly_usd",)
+# The default image of GPU pools: the AWS Deep Learning Base GPU AMI (Amazon Linux 2023, NVIDIA driver and container toolkit).
+GPU_IMAGE_EXAMPLE = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
+SCENARIO_KEYS = ("name", "period", "pools", "data_gb")
+SCENARIO_POOL_KEYS = ("pool", "hours", "nodes", "lifecycle", "instance_type")
 
 AWS_REGIONS = (
     "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "ca-west-1", "mx-central-1", "sa-east-1",
@@ -408,8 +413,12 @@ class _Validator(_Checker):
         self._storage(get("storage", MISSING))
         self._versions(get("versions", MISSING))
         self._images(get("image_ssm_parameter", MISSING))
+        self.string(f"{ROOT}.gpu_image_ssm_parameter", get("gpu_image_ssm_parameter", MISSING), "write the name of the public SSM "
+                    "parameter of a GPU-ready AMI, such as " + GPU_IMAGE_EXAMPLE)
         self._users(get("users", MISSING), self._groups(get("groups", MISSING)))
         self._budget(get("budget", MISSING))
+        self._scenarios(get("scenarios", []), get("node_pools"))
+        self._prices(get("prices", {}), region, top)
         self._rehearsal(get("rehearsal", False))
         return self.problems
 
@@ -680,6 +689,86 @@ class _Validator(_Checker):
         budget = self.mapping(key, value, BUDGET_KEYS)
         if budget is not None:
             self.number(f"{key}.monthly_usd", budget.get("monthly_usd", MISSING), 0, False, 50)
+
+    # --- cost: usage scenarios and price overrides (see plugins/module_utils/cost.py) ------------
+    def _scenarios(self, value, node_pools):
+        # Pools by name; None (no check of the names a scenario uses) while a pool's own name is wrong: that is reported there.
+        listed = node_pools if isinstance(node_pools, (list, tuple)) else None
+        names = [pool.get("name") if isinstance(pool, dict) else None for pool in listed or ()]
+        named = listed is not None and all(isinstance(n, str) and POOL_NAME_RE.fullmatch(n) for n in names) and len(set(names)) == len(names)
+        pools = dict(zip(names, listed)) if named else None
+        seen = {}
+        example = "[] or [{name: bursts, period: year, pools: [{pool: spark, hours: 100, nodes: 4}]}]"
+        for key, scenario in self.mappings(f"{ROOT}.scenarios", value, example, SCENARIO_KEYS):
+            name = self.string(f"{key}.name", scenario.get("name", MISSING), "write a short name such as 'a year of bursts'")
+            if name is not None:
+                self.unique(f"{key}.name", name, seen, "scenario", "give each scenario a unique name")
+            period = self.choice(f"{key}.period", scenario.get("period", MISSING), cost.PERIODS)
+            if "data_gb" in scenario:
+                self.number(f"{key}.data_gb", scenario["data_gb"], 0, True, 50)
+            for item_key, item in self.mappings(f"{key}.pools", scenario.get("pools", MISSING), "[{pool: spark, hours: 100, nodes: 4}]",
+                                                SCENARIO_POOL_KEYS):
+                self._scenario_pool(item_key, item, pools, period)
+
+    def _scenario_pool(self, key, item, pools, period):
+        name = self.string(f"{key}.pool", item.get("pool", MISSING), "write the name of a pool of workbench.node_pools")
+        pool = pools.get(name) if pools is not None and name is not None else None
+        if name is not None and pools is not None and pool is None:
+            known = ", ".join(str(pool_name) for pool_name in pools) or "none"
+            self.add(f"{key}.pool", f"pool {_show(name)} is not defined in workbench.node_pools; "
+                                    f"{_did_you_mean(name, [str(n) for n in pools], f'use a defined pool ({known})')}")
+        hours = self.number(f"{key}.hours", item.get("hours", MISSING), 0, True, 100)
+        if hours is not None and period is not None and hours > cost.PERIOD_HOURS[period]:
+            self.add(f"{key}.hours", f"{hours} hours is more than a {period} has ({cost.PERIOD_HOURS[period]}); "
+                                     "write the hours each node runs in the period")
+        pool_max = pool.get("max") if isinstance(pool, dict) and _is_number(pool.get("max")) and isinstance(pool["max"], int) else None
+        if "nodes" in item:
+            self.integer(f"{key}.nodes", item["nodes"], 1, pool_max, f" (the pool's max is {pool_max})" if pool_max is not None else "")
+        if "lifecycle" in item:
+            self.choice(f"{key}.lifecycle", item["lifecycle"], LIFECYCLES)
+        if "instance_type" in item:
+            entry = self.instance_type(f"{key}.instance_type", item["instance_type"])
+            types = pool.get("instance_types") if isinstance(pool, dict) and isinstance(pool.get("instance_types"), list) else None
+            if entry and types is not None and item["instance_type"] not in types:
+                self.add(f"{key}.instance_type", f"{_show(item['instance_type'])} is not one of the pool's instance types "
+                                                 f"({', '.join(map(str, types))}); name one of them or remove the key")
+
+    def _prices(self, value, region, cluster):
+        key = f"{ROOT}.prices"
+        overrides = self.mapping(key, value, prices.OVERRIDE_KEYS)
+        if overrides is None:
+            return
+        valid = True
+        for kind in prices.OVERRIDE_KEYS:
+            if kind not in overrides:
+                continue
+            if kind == prices.SPOT_FRACTION:
+                fraction = self.number(f"{key}.{kind}", overrides[kind], 0, False, 0.45)
+                if fraction is not None and fraction > 1:
+                    self.add(f"{key}.{kind}", f"{fraction} is more than 1; write the spot price as a fraction of on-demand, e.g. 0.45")
+                valid = valid and fraction is not None and fraction <= 1
+                continue
+            if kind in prices.INSTANCE_KINDS:
+                names, section = CATALOG, self._instance_prices(f"{key}.{kind}", overrides[kind])
+            else:
+                names, section = prices.UNIT_KEYS[kind], self.mapping(f"{key}.{kind}", overrides[kind], prices.UNIT_KEYS[kind])
+            valid = valid and section is not None and all(name in names for name in section)
+            for name, amount in (section or {}).items():
+                if name in names:
+                    valid = self.number(f"{key}.{kind}.{name}", amount, 0, True, 0.08) is not None and valid
+        if valid and region is not None:
+            self.problems.extend(cost.price_problems(cluster, overrides))
+
+    def _instance_prices(self, key, value):
+        """A mapping of instance type -> price, each type checked against the catalog, or None."""
+        if self._absent(key, value, "write a mapping of instance type to USD per hour, e.g. {t4g.small: 0.0168}"):
+            return None
+        if not isinstance(value, dict):
+            self._wrong_type(key, value, "a mapping", "write a mapping of instance type to USD per hour, e.g. {t4g.small: 0.0168}")
+            return None
+        for name in value:
+            self.instance_type(f"{key}.{name}", name)
+        return value
 
     def _rehearsal(self, value):
         if self.boolean(f"{ROOT}.rehearsal", value) is not True:

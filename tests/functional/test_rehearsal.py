@@ -5,12 +5,15 @@ then tear down.
 """
 
 import ipaddress
+import json
+from collections import Counter
 
 import boto3
 import pytest
 import yaml
 
 from aws_state import live_instances, snapshot, workbench_resources
+from bill_of_materials import billable, estimated, unaccounted
 from conftest import REPO
 
 DEFINITION = yaml.safe_load((REPO / "inventories/local/group_vars/all/workbench.yml").read_text())["workbench"]
@@ -73,7 +76,8 @@ def test_first_run_creates_the_base(first_run, state):
     assert sorted(s["AvailabilityZone"] for s in subnets) == sorted(DEFINITION["zones"])
     assert all(s["MapPublicIpOnLaunch"] for s in subnets)
     roles = sorted(tag["Value"] for i in live_instances(state) for tag in i["Tags"] if tag["Key"] == "kdsw:component")
-    assert roles == ["admin-node", "admin-node", "control-plane"]
+    admin_count = yaml.safe_load((REPO / "group_vars/all/workbench_defaults.yml").read_text())["workbench_defaults"]["admin_nodes"]["count"]
+    assert roles == ["admin-node"] * DEFINITION.get("admin_nodes", {}).get("count", admin_count) + ["control-plane"]
     server = next(i for i in live_instances(state) if {"Key": "kdsw:component", "Value": "control-plane"} in i["Tags"])
     assert server["PrivateIpAddress"] == str(ipaddress.ip_network("10.42.0.0/20")[10])
     assert server["IamInstanceProfile"]["Arn"].endswith(f"/{CLUSTER}-server")
@@ -185,6 +189,18 @@ def test_single_role_by_tag(first_run, playbook):
     assert "kdsw.workbench.efs_homes : " in run.output
     assert "kdsw.workbench.aws_network : VPC" not in run.output
     assert "kdsw.workbench.k8s_master : Server instance running k3s" not in run.output
+
+
+def test_estimate_counts_everything_billable_that_was_built(first_run, playbook, tmp_path):
+    """Every billable resource read back from the endpoint has its line in the cost estimate's always-on base."""
+    run = playbook("cost.yml", "-e", f"cost_report={tmp_path / 'estimate.json'}")
+    assert run.rc == 0, run.output[-4000:]
+    report = json.loads((tmp_path / "estimate.json").read_text())
+    current = snapshot()
+    assert {kind for kind, _detail in billable(current)} >= {"instance", "volume", "public_ipv4", "efs", "s3_bucket"}
+    assert unaccounted(current, report) == Counter(), (billable(current), estimated(report))
+    # The other way round, only the kubeconfig parameter, which the k3s server publishes once it boots.
+    assert estimated(report) - billable(current) == Counter({("ssm_advanced_parameter", ""): 1})
 
 
 def test_teardown_leaves_nothing_but_the_data_bucket(first_run, playbook):

@@ -196,7 +196,8 @@ WRONG_TYPES = [None, 42, 1.5, True, "text", ["a"], {"a": 1}]
 
 
 @pytest.mark.parametrize("key", ["name", "region", "zones", "admin_cidrs", "ssh_public_key", "rehearsal", "network", "control_plane",
-                                 "admin_nodes", "node_pools", "storage", "versions", "image_ssm_parameter", "groups", "users", "budget"])
+                                 "admin_nodes", "node_pools", "storage", "versions", "image_ssm_parameter", "groups", "users", "budget",
+                                 "scenarios", "prices"])
 def test_wrong_types_are_reported_never_raised(defaults, personal, key):
     for value in WRONG_TYPES:
         cluster = merge(defaults, personal)
@@ -209,7 +210,8 @@ def test_wrong_types_are_reported_never_raised(defaults, personal, key):
 @pytest.mark.parametrize("value", WRONG_TYPES)
 def test_wrong_types_inside_a_pool_are_reported_never_raised(defaults, personal, value):
     for field in ("name", "instance_types", "lifecycle", "min", "max", "desired", "root_volume_gb", "gpu"):
-        problems = problems_of(defaults, mutated(personal, [(("node_pools", 0, field), value)]))
+        # Without the scenarios, which name the pool (renaming it is a mistake of theirs).
+        problems = problems_of(defaults, mutated(personal, [(("scenarios",), []), (("node_pools", 0, field), value)]))
         assert all(problem.startswith("workbench.node_pools[0].") for problem in problems), problems
 
 
@@ -255,14 +257,14 @@ def test_normalize_derives_subnets_address_arch_and_tags(defaults, personal):
 
 def test_normalize_carves_consecutive_subnets_in_zone_order(defaults, personal):
     changes = [(("network",), {"vpc_cidr": "192.168.8.0/24", "subnet_prefix": 26}),
-               (("zones",), ["eu-west-1c", "eu-west-1a", "eu-west-1b"]), (("region",), "eu-west-1")]
+               (("zones",), ["us-east-1c", "us-east-1a", "us-east-1b"])]
     cluster = merge(defaults, mutated(personal, changes))
     assert validate(cluster, {}) == []
     result = normalize(cluster)
     assert result["subnets"] == [
-        {"zone": "eu-west-1c", "cidr": "192.168.8.0/26"},
-        {"zone": "eu-west-1a", "cidr": "192.168.8.64/26"},
-        {"zone": "eu-west-1b", "cidr": "192.168.8.128/26"},
+        {"zone": "us-east-1c", "cidr": "192.168.8.0/26"},
+        {"zone": "us-east-1a", "cidr": "192.168.8.64/26"},
+        {"zone": "us-east-1b", "cidr": "192.168.8.128/26"},
     ]
     assert result["control_plane"]["private_ip"] == "192.168.8.10"
 
@@ -273,7 +275,8 @@ def test_normalize_derives_arch_and_gpu_of_a_pool_that_omits_gpu(defaults, perso
          "root_volume_gb": 30},
         {"name": "gpu", "instance_types": ["g6e.xlarge"], "lifecycle": "spot", "min": 0, "max": 1, "desired": 0, "root_volume_gb": 100},
     ]
-    changes = [(("node_pools",), pools), (("control_plane", "instance_type"), "m7i.large"), (("admin_nodes", "instance_type"), "t3.medium")]
+    changes = [(("node_pools",), pools), (("scenarios",), []), (("control_plane", "instance_type"), "m7i.large"),
+               (("admin_nodes", "instance_type"), "t3.medium")]
     cluster = merge(defaults, mutated(personal, changes))
     assert validate(cluster, {}) == []
     result = normalize(cluster)
