@@ -49,6 +49,7 @@ molecule:
 
 benchmark: setup
 	$(BIN)/python benchmarks/rehearsal.py
+	$(BIN)/python benchmarks/spot_fleet.py
 
 benchmark-ldap: setup
 	$(BIN)/python benchmarks/ldap_user_sync.py

@@ -50,7 +50,8 @@ STORAGE_KEYS = (
 VERSIONS_KEYS = ("k3s", "k3s_sha256")
 ARCH_KEYS = ("amd64", "arm64")
 GROUP_KEYS = ("name", "description")
-USER_KEYS = ("name", "full_name", "email", "groups", "ssh_keys", "uid")
+USER_KEYS = ("name", "full_name", "email", "groups", "ssh_keys", "uid", "state")
+USER_STATES = ("present", "disabled")
 BUDGET_KEYS = ("monthly_usd",)
 # The default image of GPU pools: the AWS Deep Learning Base GPU AMI (Amazon Linux 2023, NVIDIA driver and container toolkit).
 GPU_IMAGE_EXAMPLE = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
@@ -675,6 +676,8 @@ class _Validator(_Checker):
         uid = self.integer(f"{key}.uid", user["uid"], MIN_UID, MAX_UID, " (or remove uid to have one assigned)") if "uid" in user else None
         if uid is not None:
             self.unique(f"{key}.uid", uid, seen["uid"], "uid", "give each user a different uid")
+        if user.get("state", "present") not in USER_STATES:
+            self.add(f"{key}.state", f"{_show(user['state'])} is not a user state; write present or disabled")
 
     def _user_groups(self, key, value, groups):
         for index, item in enumerate(self.sequence(key, value, "[users]") or ()):

@@ -117,7 +117,7 @@ options:
   subnet_ids:
     description:
       - The subnets (one per Availability Zone, usually) the pool may use. Required when O(state=present).
-      - Every instance type is offered in every subnet: the fleet request has one override per type and subnet.
+      - Every instance type is offered in every subnet; the fleet request has one override per type and subnet.
     type: list
     elements: str
   max_price:

@@ -146,6 +146,7 @@ def workbench_resources(cluster):
         "instance_profiles": [p for p in state["iam"]["instance_profiles"] if p.startswith(cluster + "-")],
         "ssm_parameters": [p for p in state["ssm"] if p.startswith(f"/kdsw/{cluster}/")],
         "fleets": tagged(ec2["fleets"], cluster),
-        "launch_templates": tagged(ec2["launch_templates"], cluster),
+        # By name: moto reports a launch template's tags as they were at its creation, not those added later.
+        "launch_templates": [t for t in ec2["launch_templates"] if t["LaunchTemplateName"].startswith(cluster + "-")],
     }
     return {kind: items for kind, items in left.items() if items}

@@ -61,7 +61,9 @@ def test_each_pool_has_its_launch_template(converged, ec2):
     for name, pool in POOLS.items():
         described, versions = template(ec2, name)
         assert len(versions) == 1, f"{name}: one version, not one per run"
-        assert {t["Key"]: t["Value"] for t in described["Tags"]} == {"kdsw:cluster": CLUSTER, "kdsw:component": "node-pool", "kdsw:pool": name}
+        # (DescribeTags: moto reports a template's Tags as they were when it was created, before the role tagged it.)
+        tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [described["LaunchTemplateId"]]}])["Tags"]
+        assert {t["Key"]: t["Value"] for t in tags} == {"kdsw:cluster": CLUSTER, "kdsw:component": "node-pool", "kdsw:pool": name}
         data = versions[0]["LaunchTemplateData"]
         assert data["MetadataOptions"]["HttpTokens"] == "required" and data["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
         (disk,) = data["BlockDeviceMappings"]
@@ -118,7 +120,7 @@ def test_pool_goes_from_zero_to_two_and_back(converged, endpoint, playbook, ec2)
     assert status.rc == 0, status.output[-4000:]
     rows = {line.split()[0]: line.split()[1:] for line in status.output.splitlines()
             if line.strip().split()[:1] in (["spark"], ["gpu"], ["total"])}
-    assert rows["spark"][:5] == ["0", "2", "2", "0", "0.3629"] or rows["spark"][:4] == ["0", "2", "2", "0"]
+    assert rows["spark"][:4] == ["0", "2", "2", "0"] and float(rows["spark"][4]) > 0  # desired, running, spot, on-demand, USD/hour
     assert rows["gpu"][:4] == ["0", "0", "0", "0"]
     assert status.changed == 0
 
@@ -134,7 +136,7 @@ def test_site_brings_a_pool_back_to_its_desired_size(converged, playbook, ec2):
     assert len(pool_instances(ec2, "spark")) == 1
     run = playbook("site.yml", "--tags", "spark")
     assert run.rc == 0, run.output[-4000:]
-    assert run.changed_tasks() == ["kdsw.workbench.node_pool : Pool spark at its capacity (EC2 Fleet, every type in every subnet)"]
+    assert run.changed_tasks() == ["kdsw.workbench.node_pool : Bring the pool to its capacity with EC2 Fleet, every type in every subnet, pool spark"]
     assert pool_instances(ec2, "spark") == {}
 
 

@@ -10,7 +10,9 @@ The module itself carries no test hook.
 
 moto 5.2.5 places every instance of a fleet on its first override unless the allocation strategy is
 diversified (then round-robin over the overrides), never returns fleet Errors, and does not apply a
-launch template's settings to fleet instances; the tests assert only what moto models.
+launch template's settings to fleet instances; the tests assert only what moto models. For the
+errors, the same runner can answer CreateFleet with EC2's Errors (launching the part that succeeds
+on moto for real), which drives the module's real failure and partial-fulfilment paths.
 """
 
 import json
@@ -32,6 +34,9 @@ TYPES = ["m7i.2xlarge", "m6i.2xlarge"]
 READS = {"DescribeInstances", "DescribeFleets"}
 
 RUNNER = r'''
+import copy
+import json
+import os
 import runpy
 import sys
 
@@ -39,13 +44,25 @@ import botocore.client
 
 LOG = sys.argv.pop(1)
 MODULE = sys.argv.pop(1)
+# A fault to inject: {"launch": n, "errors": [...]} makes CreateFleet launch only n units (for real, on
+# moto) and answer with these Errors, as EC2 does when it cannot fulfil the rest. moto never reports
+# fleet errors; with launch 0 the endpoint is not called at all.
+FAULT = json.loads(os.environ.get("KDSW_FLEET_FAULT") or "null")
 _call = botocore.client.BaseClient._make_api_call
 
 
 def _recorded(self, operation_name, api_params):
+    faked = FAULT is not None and operation_name == "CreateFleet"
     with open(LOG, "a", encoding="utf-8") as log:
-        log.write(operation_name + "\n")
-    return _call(self, operation_name, api_params)
+        log.write(operation_name + ("(faked)" if faked and not FAULT["launch"] else "") + "\n")
+    if not faked:
+        return _call(self, operation_name, api_params)
+    if not FAULT["launch"]:
+        return {"FleetId": "fleet-faked", "Instances": [], "Errors": FAULT["errors"]}
+    params = copy.deepcopy(api_params)
+    target = params["TargetCapacitySpecification"]
+    target.update(TotalTargetCapacity=FAULT["launch"], OnDemandTargetCapacity=0, SpotTargetCapacity=FAULT["launch"])
+    return dict(_call(self, operation_name, params), Errors=FAULT["errors"])
 
 
 botocore.client.BaseClient._make_api_call = _recorded
@@ -75,7 +92,7 @@ def endpoint(moto_server):
 
 @pytest.fixture
 def run(endpoint, runner, tmp_path):
-    def _run(args, check_mode=False, diff=True, module="spot_fleet"):
+    def _run(args, check_mode=False, diff=True, module="spot_fleet", fault=None):
         payload = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, dir=tmp_path) as handle:
             json.dump({"ANSIBLE_MODULE_ARGS": payload}, handle)
@@ -84,14 +101,15 @@ def run(endpoint, runner, tmp_path):
         mark = endpoint.log_offset()
         proc = subprocess.run([sys.executable, str(runner), str(log), MODULE.format(module), handle.name],
                               capture_output=True, text=True, check=False, timeout=300,
-                              env=dict(os.environ, PYTHONPATH=str(REPO / ".collections")))
+                              env=dict(os.environ, PYTHONPATH=str(REPO / ".collections"), KDSW_FLEET_FAULT=json.dumps(fault)))
         try:
             result = Run(json.loads(proc.stdout))
         except ValueError:
             raise AssertionError(f"{module} printed no JSON:\n{proc.stdout}\n{proc.stderr}") from None
         result.operations = log.read_text().split()
         result.requests = endpoint.requests(since=mark)
-        assert len(result.requests) == len(result.operations), (result.operations, result.requests)
+        sent = [operation for operation in result.operations if not operation.endswith("(faked)")]
+        assert len(result.requests) == len(sent), (result.operations, result.requests)
         assert {method for method, _path in result.requests} <= {"POST"}
         return result
     return _run
@@ -230,8 +248,8 @@ def test_diversified_pool_asks_for_every_type_in_every_subnet(run, ec2, args, ne
     # What moto launched, read back, is what the module returns: spread over the overrides, tagged at launch.
     found = pool_instances(ec2, cluster)
     assert returned(result) == found and len(found) == 3
-    assert len({(t, z) for t, z, _ in found.values()}) == 3
-    assert {lifecycle for _, _, lifecycle in found.values()} == {"spot"}
+    assert len({(t, z) for t, z, _lifecycle in found.values()}) == 3
+    assert {lifecycle for _type, _zone, lifecycle in found.values()} == {"spot"}
     tags = {t["Key"]: t["Value"] for t in ec2.describe_instances(InstanceIds=list(found))["Reservations"][0]["Instances"][0]["Tags"]}
     assert tags == {"kdsw:pool": "spark", "kdsw:cluster": cluster, "Name": f"{cluster}-spark"}
     assert result["fulfilled_capacity"] == 3 and result["spot_capacity"] == 3 and result["fleet_id"] in live_fleets(ec2, cluster)
@@ -271,18 +289,18 @@ def test_check_mode_scale_down_changes_nothing(run, ec2, args, cluster):
 
 def test_scale_down_keeps_the_on_demand_base_and_the_zones(run, ec2, args, cluster):
     created = ok(run(dict(args, target_capacity=3, on_demand_base_capacity=1, spot_allocation_strategy="diversified")), changed=True)
-    assert sorted(lifecycle for _, _, lifecycle in returned(created).values()) == ["on-demand", "spot", "spot"]
+    assert sorted(lifecycle for _type, _zone, lifecycle in returned(created).values()) == ["on-demand", "spot", "spot"]
     result = ok(run(dict(args, target_capacity=1, on_demand_base_capacity=1)), changed=True)
-    assert [lifecycle for _, _, lifecycle in pool_instances(ec2, cluster).values()] == ["on-demand"]
+    assert [lifecycle for _type, _zone, lifecycle in pool_instances(ec2, cluster).values()] == ["on-demand"]
     assert result["on_demand_capacity"] == 1 and len(result["terminated"]) == 2
     assert "TerminateInstances" in result.operations or "DeleteFleets" in result.operations
 
 
 def test_scale_down_takes_from_the_most_populated_zone(run, ec2, args, cluster):
     ok(run(dict(args, target_capacity=3, spot_allocation_strategy="diversified")), changed=True)
-    assert sorted(z for _, z, _ in pool_instances(ec2, cluster).values()) == ["us-east-1a", "us-east-1a", "us-east-1b"]
+    assert sorted(z for _type, z, _lifecycle in pool_instances(ec2, cluster).values()) == ["us-east-1a", "us-east-1a", "us-east-1b"]
     ok(run(dict(args, target_capacity=2)), changed=True)
-    assert sorted(z for _, z, _ in pool_instances(ec2, cluster).values()) == ["us-east-1a", "us-east-1b"]
+    assert sorted(z for _type, z, _lifecycle in pool_instances(ec2, cluster).values()) == ["us-east-1a", "us-east-1b"]
 
 
 def test_scale_to_zero_leaves_no_instance_and_no_fleet(run, ec2, args, cluster):
@@ -351,6 +369,38 @@ def test_missing_launch_template_says_what_to_do(run, ec2, args):
     assert result.operations == ["DescribeInstances", "CreateFleet"]
 
 
+def fleet_error(code, instance_type, subnet, zone):
+    return {"ErrorCode": code, "ErrorMessage": f"{code} (test)", "Lifecycle": "spot",
+            "LaunchTemplateAndOverrides": {"LaunchTemplateSpecification": {"LaunchTemplateName": TEMPLATE, "Version": "1"},
+                                           "Overrides": {"InstanceType": instance_type, "SubnetId": subnet, "AvailabilityZone": zone}}}
+
+
+def test_a_fleet_that_launches_nothing_fails_with_what_to_change(run, ec2, args, network, cluster):
+    errors = [fleet_error("InsufficientInstanceCapacity", t, s, z)
+              for t in TYPES for s, z in zip(network["subnets"], ("us-east-1a", "us-east-1b"))]
+    result = run(args, fault={"launch": 0, "errors": errors})
+    assert result.get("failed") is True
+    assert result["msg"].startswith("Pool spark: EC2 launched 0 of the 2 units asked for.")
+    assert "no spare capacity for m6i.2xlarge in us-east-1a" in result["msg"] and "add instance types" in result["msg"]
+    assert len(result["errors"]) == 4 and result["fleet_request"]["Type"] == "instant"
+    assert pool_instances(ec2, cluster) == {}
+
+
+def test_a_partly_fulfilled_fleet_warns_with_the_quota_to_raise(run, ec2, args, network, cluster):
+    errors = [fleet_error("MaxSpotInstanceCountExceeded", "m7i.2xlarge", network["subnets"][0], "us-east-1a")]
+    result = ok(run(args, fault={"launch": 1, "errors": errors}), changed=True)
+    (warning,) = result["warnings"]
+    # ansible-core 2.19+ returns a warning as a WarningSummary whose event carries the message.
+    warning = warning["event"]["msg"] if isinstance(warning, dict) else warning
+    assert warning.startswith("Pool spark: EC2 launched 1 of the 2 units asked for.")
+    assert "L-34B43A08" in warning and "All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests" in warning
+    assert len(pool_instances(ec2, cluster)) == 1 and result["fulfilled_capacity"] == 1
+    # The next run asks again for what is still missing.
+    again = ok(run(args), changed=True)
+    assert again["fleet_request"]["TargetCapacitySpecification"]["TotalTargetCapacity"] == 1
+    assert len(pool_instances(ec2, cluster)) == 2
+
+
 # --- spot_fleet_info -------------------------------------------------------------------------------------------
 
 
@@ -365,4 +415,3 @@ def test_info_lists_pools_with_counts_and_price(run, ec2, args, cluster):
     expected = sum(instance_price("us-east-1", i["type"], i["lifecycle"]) for i in spark["instances"])
     assert spark["hourly_usd"] == pytest.approx(float(expected), abs=1e-4)
     assert info["price_source"]
-
