@@ -59,4 +59,9 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2> /dev/null)" != "$wanted" ];
   .venv/bin/python -m pip install --quiet -r requirements-test.txt
   echo "$wanted" > "$stamp"
 fi
+# JupyterHub's proxy, from npm, inside the virtualenv (the identity tests start a real hub).
+if [ ! -x .venv/node/node_modules/.bin/configurable-http-proxy ] && command -v npm > /dev/null; then
+  log "installing configurable-http-proxy from npm"
+  npm install --silent --prefix .venv/node --no-audit --no-fund configurable-http-proxy@4.6.3 > /dev/null
+fi
 log "ready: ansible-core $(.venv/bin/python -c 'import ansible.release; print(ansible.release.__version__)') in .venv"
