@@ -133,7 +133,8 @@ def rendered(rehearsal):
         "bastion_ldap_groups_dn": f"ou=groups,{env['KDSW_LDAP_BASE_DN']}",
         "bastion_permit_open": [f"127.0.0.1:{web_port}"],
         "bastion_per_source_penalties": False,
-        "jupyterhub_ldap_host": uri.hostname, "jupyterhub_ldap_port": uri.port, "jupyterhub_ldap_ca_file": env["KDSW_LDAP_CA"],
+        # localhost, not 127.0.0.1: ldap3 matches the certificate's DNS names only, as the cluster's service name does.
+        "jupyterhub_ldap_host": "localhost", "jupyterhub_ldap_port": uri.port, "jupyterhub_ldap_ca_file": env["KDSW_LDAP_CA"],
         "jupyterhub_ldap_base_dn": env["KDSW_LDAP_BASE_DN"], "jupyterhub_ldap_bind_dn": env["KDSW_LDAP_BIND_DN"],
     }
     run = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",

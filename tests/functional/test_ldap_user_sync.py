@@ -613,5 +613,5 @@ def test_allocation_retries_when_another_run_moved_the_high_water_mark(ldap, run
     mark = ldap.log_offset()
     assert run.allocate("uid", 2, taken=set(), explicit=[]) == [10008, 10009]
     # The stale attempt (a delete of 10003) failed, the second one succeeded.
-    assert [op for op in ldap.writes(mark)] == [("MOD", f"cn=uidnext,{base()}"), ("MOD", f"cn=uidnext,{base()}")]
+    assert ldap.writes(mark) == [("MOD", f"cn=uidnext,{base()}"), ("MOD", f"cn=uidnext,{base()}")]
     assert admin().search_s(f"cn=uidnext,{base()}", pyldap.SCOPE_BASE)[0][1]["uidNumber"] == [b"10010"]
