@@ -17,19 +17,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import base64
-import binascii
 import copy
 import difflib
 import ipaddress
 import itertools
 import math
 import re
-import struct
 from urllib.parse import urlsplit
 
 from ansible_collections.kdsw.workbench.plugins.module_utils.instance_types import CATALOG, lookup
 from ansible_collections.kdsw.workbench.plugins.module_utils import cost, prices
+from ansible_collections.kdsw.workbench.plugins.module_utils.ssh_keys import ssh_key_problem
 
 ROOT = "workbench"
 SPEC_FILE = "inventories/personal/group_vars/all/workbench.yml"
@@ -78,7 +76,6 @@ IPV4_FORM_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 
-SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
 PRIVATE_RANGES = tuple(ipaddress.ip_network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 RESERVED_PORTS = {22: "the nodes' own sshd", 6443: "the Kubernetes API", 10250: "the kubelet"}
 API_ACCESS = ("bastion", "admin_cidrs")
@@ -170,38 +167,6 @@ def _range_text(low, high):
 
 
 # --- stand-alone checks, reusable by other plugins -----------------------------------------------
-
-def _embedded_key_type(blob):
-    """The key-type string at the start of an SSH public key blob (uint32 length + string), or None."""
-    if len(blob) < 4:
-        return None
-    (length,) = struct.unpack(">I", blob[:4])
-    if length > 64 or len(blob) < 4 + length:
-        return None
-    return blob[4:4 + length].decode("ascii", errors="replace")
-
-
-def ssh_key_problem(text):
-    """Why text is not a usable SSH public key line, or None when it is."""
-    if text.lstrip().startswith("-----BEGIN"):
-        return "this is a private key, which must never leave your machine; paste the public key (~/.ssh/id_ed25519.pub) instead"
-    fields = text.split()
-    if len(fields) < 2:
-        return "is not an SSH public key; paste the whole line of ~/.ssh/id_ed25519.pub, e.g. 'ssh-ed25519 AAAAC3Nza... you@laptop'"
-    declared, data = fields[0], fields[1]
-    if declared not in SSH_KEY_TYPES:
-        return f"key type {_show(declared)} is not supported; use a key of type {', '.join(SSH_KEY_TYPES)} (ssh-keygen -t ed25519)"
-    try:
-        blob = base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        return "the key data is not valid base64; paste the line of the .pub file unchanged"
-    embedded = _embedded_key_type(blob)
-    if embedded is None:
-        return "the key data is truncated; paste the line of the .pub file unchanged"
-    if embedded != declared:
-        return f"the key data is of type {_show(embedded)}, not {declared} as declared; paste the line of the .pub file unchanged"
-    return None
-
 
 def bucket_name_problem(name):
     """Why name is not a valid S3 bucket name, or None when it is."""
