@@ -75,10 +75,10 @@ def test_local_definition_without_endpoints_tells_how_to_start_them(defaults, lo
 
 
 def test_local_definition_refuses_real_aws_endpoints(defaults, local):
-    env = {"AWS_URL": "https://ec2.us-east-1.amazonaws.com", "AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}
+    env = {"AWS_URL": "https://ec2.us-east-1.example.com", "AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}
     problems = problems_of(defaults, local, env)
     assert len(problems) == 1
-    assert problems[0].startswith("workbench.rehearsal: ") and "AWS_URL=https://ec2.us-east-1.amazonaws.com" in problems[0]
+    assert problems[0].startswith("workbench.rehearsal: ") and "AWS_URL=https://ec2.us-east-1.example.com" in problems[0]
 
 
 # --- one mistake at a time -----------------------------------------------------------------------
