@@ -1,37 +1,15 @@
 """Unit tests of the cluster definition: merge, validate (every problem, named by its key) and normalize."""
 
 import copy
-from pathlib import Path
 
 import pytest
-import yaml
 
 from ansible_collections.kdsw.workbench.plugins.module_utils import instance_types
 from ansible_collections.kdsw.workbench.plugins.module_utils.cluster_definition import merge, normalize, validate
 
-REPO = Path(__file__).resolve().parents[4]
 LOOPBACK_ENV = {"AWS_URL": "http://127.0.0.1:5000", "AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}
 RSA_PREFIX_ED25519_DATA = "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIIaGEmkfImcpz5ltWBZARdMdc4TcjLjSnA0r0VDMCbSE you@laptop"
 SHA = "0123456789abcdef" * 4
-
-
-def _load(relative, variable):
-    return yaml.safe_load((REPO / relative).read_text(encoding="utf-8"))[variable]
-
-
-@pytest.fixture(scope="module")
-def defaults():
-    return _load("group_vars/all/workbench_defaults.yml", "workbench_defaults")
-
-
-@pytest.fixture(scope="module")
-def personal():
-    return _load("inventories/personal/group_vars/all/workbench.yml", "workbench")
-
-
-@pytest.fixture(scope="module")
-def local():
-    return _load("inventories/local/group_vars/all/workbench.yml", "workbench")
 
 
 def mutated(definition, changes):

@@ -3,30 +3,12 @@ definition's validation of scenarios and prices."""
 
 import copy
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-import yaml
 
 from ansible_collections.kdsw.workbench.plugins.module_utils import cost, price_list, price_table, prices
 from ansible_collections.kdsw.workbench.plugins.module_utils.cluster_definition import merge, normalize, validate
 from ansible_collections.kdsw.workbench.plugins.module_utils.instance_types import CATALOG
-
-REPO = Path(__file__).resolve().parents[4]
-
-
-def _load(relative, variable):
-    return yaml.safe_load((REPO / relative).read_text(encoding="utf-8"))[variable]
-
-
-@pytest.fixture(scope="module")
-def defaults():
-    return _load("group_vars/all/workbench_defaults.yml", "workbench_defaults")
-
-
-@pytest.fixture(scope="module")
-def personal():
-    return _load("inventories/personal/group_vars/all/workbench.yml", "workbench")
 
 
 def lines_of(report, section):

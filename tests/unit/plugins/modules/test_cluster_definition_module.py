@@ -1,26 +1,5 @@
 """The cluster_definition module run as Ansible runs it: a real process fed ANSIBLE_MODULE_ARGS."""
 
-from pathlib import Path
-
-import pytest
-import yaml
-
-REPO = Path(__file__).resolve().parents[4]
-
-
-def _load(relative, variable):
-    return yaml.safe_load((REPO / relative).read_text(encoding="utf-8"))[variable]
-
-
-@pytest.fixture(scope="module")
-def defaults():
-    return _load("group_vars/all/workbench_defaults.yml", "workbench_defaults")
-
-
-@pytest.fixture(scope="module")
-def personal():
-    return _load("inventories/personal/group_vars/all/workbench.yml", "workbench")
-
 
 def test_valid_definition_returns_the_normalized_cluster(run_module, defaults, personal):
     result = run_module("cluster_definition", {"definition": personal, "defaults": defaults}, check_mode=True)
@@ -43,8 +22,7 @@ def test_invalid_definition_fails_with_every_problem(run_module, defaults, perso
     assert result["msg"] == "The cluster definition has 2 problem(s):\n" + "\n".join("- " + problem for problem in result["problems"])
 
 
-def test_rehearsal_needs_loopback_endpoints(run_module, defaults):
-    local = _load("inventories/local/group_vars/all/workbench.yml", "workbench")
+def test_rehearsal_needs_loopback_endpoints(run_module, defaults, local):
     loopback = {"AWS_URL": "http://127.0.0.1:5000", "AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}
     passed = run_module("cluster_definition", {"definition": local, "defaults": defaults, "environment": loopback})
     refused = run_module("cluster_definition", {"definition": local, "defaults": defaults, "environment": {}})
