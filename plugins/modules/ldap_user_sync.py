@@ -638,47 +638,37 @@ class UserSync:
     # --- 3. conflicts with the directory --------------------------------------------------------
     def validate_against_directory(self):
         problems = Problems()
-        uid_owner = {}
-        for name, (dn, entry) in self.existing_users.items():
-            if self.is_account(entry) and self.number(entry, "uidNumber") is not None:
-                uid_owner[self.number(entry, "uidNumber")] = name
-        for index, user in enumerate(self.users):
-            name, key = user["name"], "users[%d] (%s)" % (index, user["name"])
-            existing = self.existing_users.get(name)
-            if existing and not self.is_account(existing[1]):
-                problems.add(key, "%s exists but is not a posixAccount; remove or rename that entry" % existing[0])
-                continue
-            uid = user.get("uid_number")
-            if uid is None or user["state"] == "absent":
-                continue
-            current = self.number(existing[1], "uidNumber") if existing else None
-            if existing and current is not None and current != uid:
-                problems.add(key + ".uid_number", "the account exists with uid %d; a uid number cannot change (files on the "
-                                                  "home file system are owned by it): use %d or leave uid_number out" % (current, current))
-            elif uid_owner.get(uid, name) != name:
-                problems.add(key + ".uid_number", "uid %d belongs to the existing account %r; choose another or leave "
-                                                  "uid_number out" % (uid, uid_owner[uid]))
-        gid_owner = {}
-        for name, (dn, entry) in self.existing_groups.items():
-            if self.is_group(entry) and self.number(entry, "gidNumber") is not None:
-                gid_owner[self.number(entry, "gidNumber")] = name
-        for index, group in enumerate(self.groups):
-            name, key = group["name"], "groups[%d] (%s)" % (index, group["name"])
-            existing = self.existing_groups.get(name)
-            if existing and not self.is_group(existing[1]):
-                problems.add(key, "%s exists but is not a posixGroup; remove or rename that entry" % existing[0])
-                continue
-            gid = group.get("gid_number")
-            if gid is None or group["state"] == "absent":
-                continue
-            current = self.number(existing[1], "gidNumber") if existing else None
-            if existing and current is not None and current != gid:
-                problems.add(key + ".gid_number", "the group exists with gid %d; a gid number cannot change: use %d or leave "
-                                                  "gid_number out" % (current, current))
-            elif gid_owner.get(gid, name) != name:
-                problems.add(key + ".gid_number", "gid %d belongs to the existing group %r; choose another or leave "
-                                                  "gid_number out" % (gid, gid_owner[gid]))
+        self.number_conflicts(problems, "users", self.users, self.existing_users, self.is_account,
+                              ("uid", "uidNumber", "posixAccount", "account"),
+                              " (files on the home file system are owned by it)")
+        self.number_conflicts(problems, "groups", self.groups, self.existing_groups, self.is_group,
+                              ("gid", "gidNumber", "posixGroup", "group"), "")
         return problems
+
+    def number_conflicts(self, problems, option, items, existing_entries, is_kind, names, why):
+        """Declared uid (gid) numbers that contradict the directory: a changed number, or one another entry holds."""
+        number_name, attribute, object_class, noun = names
+        owner = {}
+        for name, (dn, entry) in existing_entries.items():
+            if is_kind(entry) and self.number(entry, attribute) is not None:
+                owner[self.number(entry, attribute)] = name
+        for index, item in enumerate(items):
+            name, key = item["name"], "%s[%d] (%s)" % (option, index, item["name"])
+            existing = existing_entries.get(name)
+            if existing and not is_kind(existing[1]):
+                problems.add(key, "%s exists but is not a %s; remove or rename that entry" % (existing[0], object_class))
+                continue
+            number = item.get(number_name + "_number")
+            if number is None or item["state"] == "absent":
+                continue
+            current = self.number(existing[1], attribute) if existing else None
+            if existing and current is not None and current != number:
+                problems.add(key + "." + number_name + "_number",
+                             "the %s exists with %s %d; a %s number cannot change%s: use %d or leave %s_number out"
+                             % (noun, number_name, current, number_name, why, current, number_name))
+            elif owner.get(number, name) != name:
+                problems.add(key + "." + number_name + "_number", "%s %d belongs to the existing %s %r; choose another or leave %s_number out"
+                             % (number_name, number, noun, owner[number], number_name))
 
     # --- 4. numbers -----------------------------------------------------------------------------
     def allocate(self, kind, count, taken, explicit):
