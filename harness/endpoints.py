@@ -13,8 +13,8 @@ $KDSW_STATE_DIR), and `env` prints the variables that point Ansible and boto3 at
 
 KDSW_<NAME>_PORT (e.g. KDSW_MOTO_PORT) pins an endpoint's port; by default a free one is taken.
 Endpoints are Endpoint subclasses in ENDPOINTS; the CLI, the pytest fixtures and molecule use this
-one registry. Today: moto (the AWS APIs) and slapd (the workbench's OpenLDAP directory, configured
-from the templates of roles/ldap). Later ones (a Kubernetes API emulator, JupyterHub) join them.
+one registry: moto (the AWS APIs), slapd (the workbench's OpenLDAP directory, configured from the
+templates of roles/ldap) and kube (the Kubernetes API emulator of harness/kube_api.py).
 """
 
 import argparse
@@ -417,7 +417,91 @@ class Slapd(Endpoint):
         self.start(port=port)
 
 
-ENDPOINTS = {cls.name: cls for cls in (Moto, Slapd)}
+class KubeApi(Endpoint):
+    """The Kubernetes API emulator of harness/kube_api.py: a stateful API server for apply flows.
+
+    It writes a kubeconfig (bearer token, plain HTTP on 127.0.0.1) that K8S_AUTH_KUBECONFIG names,
+    so kubernetes.core and the playbooks reach it the way they reach a real cluster.
+    """
+
+    name = "kube"
+    version = "v1.33.5+k3s1"
+
+    @property
+    def kubeconfig(self):
+        return self.dir / "kubeconfig"
+
+    @property
+    def writes_log(self):
+        return self.dir / "writes.jsonl"
+
+    def token(self):
+        path = self.dir / "token"
+        if not path.exists():
+            import secrets
+
+            path.write_text(secrets.token_urlsafe(24))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def url(self, port=None):
+        return f"http://{LOOPBACK}:{port or self.port}"
+
+    def prepare(self, port):
+        import yaml
+
+        self.kubeconfig.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "rehearsal",
+            "clusters": [{"name": "rehearsal", "cluster": {"server": self.url(port)}}],
+            "users": [{"name": "rehearsal", "user": {"token": self.token()}}],
+            "contexts": [{"name": "rehearsal", "context": {"cluster": "rehearsal", "user": "rehearsal"}}],
+        }))
+        self.kubeconfig.chmod(0o600)
+
+    def command(self, port):
+        return [sys.executable, str(REPO / "harness" / "kube_api.py"), "--port", str(port), "--token-file",
+                str(self.dir / "token"), "--log", str(self.writes_log), "--version", self.version]
+
+    def call(self, method, path, port=None, body=None):
+        request = urllib.request.Request(self.url(port) + path, method=method, data=body,
+                                         headers={"Authorization": f"Bearer {self.token()}"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+
+    def ready(self, port):
+        try:
+            return bool(self.call("GET", "/version", port))
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def environment(self, port):
+        return {"K8S_AUTH_KUBECONFIG": str(self.kubeconfig)}
+
+    def reset(self):
+        self.call("POST", "/emulator/reset")
+
+    def log_offset(self):
+        """A mark in the write log: pass it to writes() to see only what came after."""
+        try:
+            return self.writes_log.stat().st_size
+        except OSError:
+            return 0
+
+    def writes(self, since=0):
+        """Each write since the mark: {verb, apiVersion, resource, namespace, name, code}."""
+        try:
+            with open(self.writes_log, encoding="utf-8") as log:
+                log.seek(since)
+                return [json.loads(line) for line in log if line.strip()]
+        except OSError:
+            return []
+
+    def objects(self, path):
+        """The items of a list path such as /api/v1/namespaces or /apis/apps/v1/deployments."""
+        return self.call("GET", path)["items"]
+
+
+ENDPOINTS = {cls.name: cls for cls in (Moto, Slapd, KubeApi)}
 
 
 class EndpointUnavailable(RuntimeError):
