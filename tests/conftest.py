@@ -140,3 +140,19 @@ def ldap(ldap_server, monkeypatch):
     for key, value in ldap_server.state()["env"].items():
         monkeypatch.setenv(key, value)
     return ldap_server
+
+
+@pytest.fixture(scope="session")
+def kube_server(harness):
+    """The Kubernetes API emulator (harness/kube_api.py) on 127.0.0.1 for the session."""
+    harness.start(["kube"])
+    return harness.endpoint("kube")
+
+
+@pytest.fixture
+def kube(kube_server, monkeypatch):
+    """An empty cluster for one test: K8S_AUTH_KUBECONFIG names the emulator's kubeconfig."""
+    kube_server.reset()
+    for key, value in kube_server.state()["env"].items():
+        monkeypatch.setenv(key, value)
+    return kube_server
