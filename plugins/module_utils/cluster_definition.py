@@ -37,7 +37,7 @@ TOP_KEYS = (
     "name", "region", "zones", "admin_cidrs", "ssh_public_key", "rehearsal", "network", "control_plane", "admin_nodes",
     "node_pools", "storage", "versions", "image_ssm_parameter", "gpu_image_ssm_parameter", "groups", "users", "budget", "scenarios", "prices",
 )
-NETWORK_KEYS = ("vpc_cidr", "subnet_prefix", "bastion_port", "kubernetes_api_access")
+NETWORK_KEYS = ("vpc_cidr", "subnet_prefix", "bastion_port", "kubernetes_api_access", "pod_cidr", "service_cidr")
 CONTROL_PLANE_KEYS = ("instance_type", "root_volume_gb")
 ADMIN_NODES_KEYS = ("count", "instance_type", "root_volume_gb")
 POOL_KEYS = ("name", "instance_types", "lifecycle", "min", "max", "desired", "root_volume_gb", "gpu")
@@ -45,7 +45,13 @@ STORAGE_KEYS = (
     "efs_transition_to_ia", "efs_expected_gb", "data_bucket", "data_expected_gb", "data_transition_ia_days",
     "data_transition_glacier_ir_days", "data_noncurrent_version_days",
 )
-VERSIONS_KEYS = ("k3s", "k3s_sha256")
+VERSIONS_KEYS = ("k3s", "k3s_sha256", "jupyterhub_chart", "efs_csi_driver_chart", "spark")
+# Pinned releases of the cluster services: the Helm charts that k3s installs, and Spark.
+SERVICE_VERSIONS = {
+    "jupyterhub_chart": "Zero to JupyterHub chart release such as 4.4.0 (https://hub.jupyter.org/helm-chart/)",
+    "efs_csi_driver_chart": "aws-efs-csi-driver chart release such as 3.2.1",
+    "spark": "Apache Spark release such as 3.5.3",
+}
 ARCH_KEYS = ("amd64", "arm64")
 GROUP_KEYS = ("name", "description")
 USER_KEYS = ("name", "full_name", "email", "groups", "ssh_keys", "uid", "state")
@@ -70,6 +76,11 @@ POOL_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
 POSIX_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 K3S_VERSION_RE = re.compile(r"^v\d+\.\d+\.\d+\+k3s\d+$")
 SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+# Cores of one Spark executor: a node of the Spark pool runs vCPUs // this many executors.
+SPARK_EXECUTOR_CORES = 4
+# The cluster DNS service takes the tenth address of the service range, as k3s does by default.
+CLUSTER_DNS_HOST_INDEX = 10
+RELEASE_RE = re.compile(r"^\d+\.\d+\.\d+$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
 IPV4_FORM_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
@@ -445,6 +456,23 @@ class _Validator(_Checker):
         if port in RESERVED_PORTS:
             self.add(f"{key}.bastion_port", f"port {port} is used by {RESERVED_PORTS[port]}; choose another port, e.g. 2222")
         self.choice(f"{key}.kubernetes_api_access", network.get("kubernetes_api_access", MISSING), API_ACCESS)
+        self._cluster_ranges(key, network, vpc)
+
+    def _cluster_ranges(self, key, network, vpc):
+        """The pods' and services' ranges of k3s: private, and apart from the VPC and from each other (routes would clash)."""
+        ranges = {"vpc_cidr": vpc}
+        for name, example in (("pod_cidr", "10.244.0.0/16"), ("service_cidr", "10.96.0.0/16")):
+            block = self.network(f"{key}.{name}", network.get(name, MISSING), f"a private IPv4 network such as {example}")
+            if block is None:
+                continue
+            if block.version != 4 or not any(block.subnet_of(private) for private in PRIVATE_RANGES) or not 12 <= block.prefixlen <= 24:
+                self.add(f"{key}.{name}", f"{_show(network[name])} is not a private IPv4 range from /12 to /24; write one such as {example}")
+                continue
+            clash = next((other for other, taken in ranges.items() if taken is not None and block.overlaps(taken)), None)
+            if clash:
+                self.add(f"{key}.{name}", f"{block} overlaps network.{clash} ({ranges[clash]}); choose a range apart from it, e.g. {example}")
+                continue
+            ranges[name] = block
 
     def _vpc_cidr(self, key, value):
         vpc = self.network(key, value, "a private IPv4 network such as 10.42.0.0/16")
@@ -592,6 +620,8 @@ class _Validator(_Checker):
             if arch in digests:
                 self.matches(f"{key}.k3s_sha256.{arch}", digests[arch], SHA256_RE, "SHA-256 digest",
                              f"write the 64 hexadecimal digits of the k3s binary's sha256sum, or remove {arch} to use the published one")
+        for name, example in SERVICE_VERSIONS.items():
+            self.matches(f"{key}.{name}", versions.get(name, MISSING), RELEASE_RE, "release", f"write a {example}")
 
     def _images(self, value):
         key = f"{ROOT}.image_ssm_parameter"
@@ -777,7 +807,8 @@ def normalize(cluster):
 
     Adds control_plane.arch, control_plane.private_ip, admin_nodes.arch, each pool's arch and gpu (as written, or
     derived from its instance types), rehearsal (false when omitted), subnets ([{zone, cidr}], carved from vpc_cidr
-    in zone order) and tags ({"kdsw:cluster": name}). Call it only when validate() returned no problem.
+    in zone order), network.cluster_dns, tags ({"kdsw:cluster": name}) and services (the pools of large and GPU notebooks and of Spark
+    executors, Spark's executor cores and ceiling). Call it only when validate() returned no problem.
     """
     result = copy.deepcopy(cluster)
     for section in ("control_plane", "admin_nodes"):
@@ -790,5 +821,25 @@ def normalize(cluster):
     network = result["network"]
     result["subnets"] = _carve_subnets(network["vpc_cidr"], network["subnet_prefix"], result["zones"])
     result["control_plane"]["private_ip"] = _nth_host(result["subnets"][0]["cidr"], CONTROL_PLANE_HOST_INDEX)
+    network["cluster_dns"] = _nth_host(network["service_cidr"], CLUSTER_DNS_HOST_INDEX)
     result["tags"] = {"kdsw:cluster": result["name"]}
+    result["services"] = _service_pools(result["node_pools"])
     return result
+
+
+def _service_pools(pools):
+    """Where the services run: large notebooks and Spark executors on the first pool without GPU,
+    GPU notebooks on the first GPU pool ("" when there is none), and Spark's executor ceiling."""
+    cpu = [pool for pool in pools if not pool["gpu"]]
+    gpu = [pool for pool in pools if pool["gpu"]]
+    executors = 0
+    if cpu:
+        vcpus = min(lookup(name)["vcpus"] for name in cpu[0]["instance_types"])
+        executors = cpu[0]["max"] * max(1, vcpus // SPARK_EXECUTOR_CORES)
+    return {
+        "large_pool": cpu[0]["name"] if cpu else "",
+        "spark_pool": cpu[0]["name"] if cpu else "",
+        "gpu_pool": gpu[0]["name"] if gpu else "",
+        "spark_executor_cores": SPARK_EXECUTOR_CORES,
+        "spark_max_executors": executors,
+    }

@@ -20,8 +20,8 @@ description:
   - Validates the result and reports every problem at once, each message starting with the full
     dotted key (for example C(workbench.node_pools[1].max)) and saying how to fix it.
   - When the definition is valid, returns it normalized - the CPU architecture of each node group,
-    the subnets carved from the VPC range, the private address of the control plane and the
-    C(kdsw:cluster) tag.
+    the subnets carved from the VPC range, the private address of the control plane, the
+    C(kdsw:cluster) tag and the pools the cluster services run on.
   - When the definition's C(rehearsal) key is true, refuses to pass unless both C(AWS_URL) and
     C(AWS_ENDPOINT_URL) in O(environment) point at a loopback address.
   - Runs on the controller and makes no network call.
@@ -78,6 +78,8 @@ cluster:
     - C(subnets) lists one C({zone, cidr}) per zone, carved in zone order from the start of
       C(network.vpc_cidr); C(control_plane.private_ip) is the tenth host address of the first subnet.
     - C(tags) holds the C(kdsw:cluster) tag every resource carries.
+    - C(services) names the pools of large notebooks and Spark executors (the first pool without GPU) and of GPU
+      notebooks (the first GPU pool), empty when there is none, with Spark's executor cores and ceiling.
   returned: success
   type: dict
   sample:
@@ -92,6 +94,7 @@ cluster:
       - {zone: us-east-1a, cidr: 10.42.0.0/20}
       - {zone: us-east-1b, cidr: 10.42.16.0/20}
     tags: {"kdsw:cluster": kdsw}
+    services: {large_pool: spark, spark_pool: spark, gpu_pool: "", spark_executor_cores: 4, spark_max_executors: 16}
 problems:
   description: Every problem found, each starting with the dotted key it concerns and saying the fix.
   returned: failure

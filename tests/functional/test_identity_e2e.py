@@ -10,6 +10,7 @@ import http.cookiejar
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -223,7 +224,8 @@ def hub_config(rendered, env, workdir):
     config.write_text(f"""
 import json
 c = get_config()  # noqa: F821
-# The jupyterhub role's hub.config, applied the way z2jh applies it: c.<Class>.<option> = value.
+# hub.config of the chart values the jupyterhub role deploys, applied the way z2jh applies it:
+# c.<Class>.<option> = value. (Its KubeSpawner section configures a spawner this hub does not run.)
 for section, options in json.load(open({str(rendered['dir'] / 'hub-config.json')!r})).items():
     for option, value in options.items():
         setattr(getattr(c, section), option, value)
@@ -263,8 +265,10 @@ def login(hub_port, user, password):
 def test_bob_logs_in_to_jupyterhub_and_outsiders_do_not(rehearsal, bob_password, rendered, playbook, tmp_path):
     add_user(playbook, rehearsal, "-e", "user=carol", "-e", "user_groups=", "-e", json.dumps({"ssh_key": bob_key_placeholder()}))
     config, hub_port = hub_config(rendered, rehearsal["env"], tmp_path)
+    # The chart keeps auth state (the user's uid and gid for the spawner) encrypted with a key it makes.
+    crypt_key = dict(os.environ, JUPYTERHUB_CRYPT_KEY=secrets.token_hex(32))
     hub = subprocess.Popen([str(Path(sys.executable).parent / "jupyterhub"), "-f", str(config)], cwd=tmp_path,  # pylint: disable=consider-using-with
-                           stdout=open(tmp_path / "hub.log", "wb"), stderr=subprocess.STDOUT)  # pylint: disable=consider-using-with
+                           env=crypt_key, stdout=open(tmp_path / "hub.log", "wb"), stderr=subprocess.STDOUT)  # pylint: disable=consider-using-with
     try:
         def ready():
             try:
