@@ -462,9 +462,12 @@ class KubeApi(Endpoint):
         return [sys.executable, str(REPO / "harness" / "kube_api.py"), "--port", str(port), "--token-file",
                 str(self.dir / "token"), "--log", str(self.writes_log), "--version", self.version]
 
-    def call(self, method, path, port=None, body=None):
-        request = urllib.request.Request(self.url(port) + path, method=method, data=body,
-                                         headers={"Authorization": f"Bearer {self.token()}"})
+    def call(self, method, path, port=None, body=None, content_type="application/merge-patch+json"):
+        """One request with the token; body (bytes) is sent as content_type (PATCH: a JSON merge patch)."""
+        headers = {"Authorization": f"Bearer {self.token()}"}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        request = urllib.request.Request(self.url(port) + path, method=method, data=body, headers=headers)
         with urllib.request.urlopen(request, timeout=5) as response:
             return json.loads(response.read())
 

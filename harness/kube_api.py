@@ -6,13 +6,13 @@ group version's resource list), and for each served resource list (with label se
 create, get, replace, patch (merge, strategic merge treated as merge, JSON patch, server-side
 apply as merge), delete. dryRun=All is honoured: the answer is computed, nothing is stored.
 Objects get uid, resourceVersion, generation and creationTimestamp; a write that changes nothing
-keeps the resourceVersion, like a real API server. Namespaced objects need their namespace to
+keeps the resourceVersion, like a real API server, and is not logged. Namespaced objects need their namespace to
 exist (404 otherwise), a namespace's deletion deletes what it holds, Secret stringData becomes
 data. Requests need the bearer token given at start (401 otherwise).
 
 It does NOT validate objects against schemas (the tests do that with kubernetes-validate),
 apply defaults, run admission or controllers (no pods start, `wait: true` never succeeds) or
-merge lists strategically. Each write is logged as one JSON line to --log.
+merge lists strategically. Each write that changes the store is logged as one JSON line to --log.
 
     kube_api.py --port PORT --token-file FILE --log FILE [--version v1.33.5+k3s1]
 
@@ -216,7 +216,7 @@ class Store:
             return copy.deepcopy(self._store(key, obj))
 
     def update(self, key, new, dry_run, expected_version=None):
-        """Replace the stored object by new (metadata the server owns is kept)."""
+        """Replace the stored object by new (metadata the server owns is kept): (object, whether it changed)."""
         with self.lock:
             old = self.objects.get(key)
             if old is None:
@@ -228,12 +228,12 @@ class Store:
             for field in METADATA_KEPT_ON_UPDATE:
                 new["metadata"][field] = old["metadata"][field]
             if new == old:
-                return copy.deepcopy(old)
+                return copy.deepcopy(old), False
             if strip_status(new) != strip_status(old) and "spec" in new:
                 new["metadata"]["generation"] = old["metadata"]["generation"] + 1
             if dry_run:
-                return new
-            return copy.deepcopy(self._store(key, new))
+                return new, True
+            return copy.deepcopy(self._store(key, new)), True
 
     def delete(self, key, dry_run):
         with self.lock:
@@ -294,8 +294,9 @@ class Handler(BaseHTTPRequestHandler):
             return yaml.safe_load(raw)
         return json.loads(raw)
 
-    def record(self, verb, key, dry_run, code):
-        if dry_run:
+    def record(self, verb, key, unchanged, code):
+        """Log a write that changed the store (not a dry run, not a no-op update)."""
+        if unchanged:
             return
         entry = {"verb": verb, "apiVersion": key[0], "resource": key[1], "namespace": key[2], "name": key[3], "code": code}
         with self.server.log_lock, open(self.server.log_path, "a", encoding="utf-8") as log:
@@ -393,8 +394,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, deleted)
         if verb == "PUT":
             obj = self.checked(body, group_version, kind, namespace, name)
-            updated = store.update(key, obj, dry_run, obj["metadata"].get("resourceVersion"))
-            self.record("update", key, dry_run, 200)
+            updated, changed = store.update(key, obj, dry_run, obj["metadata"].get("resourceVersion"))
+            self.record("update", key, dry_run or not changed, 200)
             return self.send(200, updated)
         if verb == "PATCH":
             content_type = (self.headers.get("Content-Type") or "").split(";")[0]
@@ -413,8 +414,8 @@ class Handler(BaseHTTPRequestHandler):
                 else:
                     raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {content_type}")
                 self.checked(patched, group_version, kind, namespace, name)
-                updated = store.update(key, patched, dry_run)
-                self.record("patch", key, dry_run, 200)
+                updated, changed = store.update(key, patched, dry_run)
+                self.record("patch", key, dry_run or not changed, 200)
                 return self.send(200, updated)
         raise ApiError(405, "MethodNotAllowed", f"{verb} is not supported")
 

@@ -320,3 +320,30 @@ def test_a_jupyterhub_value_of_the_wrong_type_is_refused(objects, path, value):
     node[key] = value
     problems = values_problems(values_validator(helm_chart), wrong)
     assert any(problem.startswith(f"{path}: ") for problem in problems), problems
+
+
+def test_spot_interruption_handler_watches_spot_nodes(objects):
+    handler = [o for o in objects if o["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "aws-node-termination-handler"]
+    assert {o["kind"] for o in handler} == {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "DaemonSet"}
+    spec = next(o for o in handler if o["kind"] == "DaemonSet")["spec"]["template"]["spec"]
+    assert spec["nodeSelector"] == {"kubernetes.io/os": "linux", "kdsw.io/lifecycle": "spot"}
+    assert {"operator": "Exists"} in spec["tolerations"]
+    (container,) = spec["containers"]
+    assert container["image"].startswith("public.ecr.aws/aws-ec2/aws-node-termination-handler:v1.")
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["ENABLE_SPOT_INTERRUPTION_DRAINING"] == "true" and env["ENABLE_SQS_TERMINATION_DRAINING"] == "false"
+
+
+def test_device_plugin_runs_only_on_gpu_nodes(objects):
+    daemonset = next(o for o in objects if o["kind"] == "DaemonSet" and o["metadata"]["name"] == "nvidia-device-plugin")
+    spec = daemonset["spec"]["template"]["spec"]
+    assert spec["nodeSelector"]["kdsw.io/gpu"] == "true"
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+    assert spec["runtimeClassName"] == "nvidia"
+    assert spec["containers"][0]["image"].startswith("nvcr.io/nvidia/k8s-device-plugin:v0.")
+    assert next(o for o in objects if o["kind"] == "RuntimeClass")["handler"] == "nvidia"
+    # Nothing else tolerates the GPU taint but the GPU server profile (in the chart values) and the
+    # interruption handler, which tolerates everything to drain any spot node.
+    tolerating = {name for ns, name, spec in pod_specs(objects)
+                  if any(t.get("key") == "nvidia.com/gpu" for t in spec.get("tolerations", []))}
+    assert tolerating == {"nvidia-device-plugin"}

@@ -66,13 +66,15 @@ def test_dry_run_stores_nothing(core, kube):
     assert kube.writes(mark) == []
 
 
-def test_an_unchanged_patch_keeps_the_resource_version(core):
+def test_an_unchanged_patch_keeps_the_resource_version_and_is_no_write(core, kube):
     core.create_namespace(namespace("work"))
     first = core.create_namespaced_config_map("work", config_map("settings")).metadata.resource_version
+    mark = kube.log_offset()
     same = core.patch_namespaced_config_map("settings", "work", {"data": {"key": "value"}}).metadata.resource_version
+    assert same == first and kube.writes(mark) == []
     changed = core.patch_namespaced_config_map("settings", "work", {"data": {"key": "other"}})
-    assert same == first
     assert changed.metadata.resource_version != first and changed.data == {"key": "other"}
+    assert [(w["verb"], w["name"]) for w in kube.writes(mark)] == [("patch", "settings")]
 
 
 def test_replace_with_a_stale_resource_version_conflicts(core):

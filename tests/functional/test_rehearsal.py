@@ -23,13 +23,35 @@ WORLD = {"0.0.0.0/0", "::/0"}
 
 
 @pytest.fixture(scope="module")
-def endpoint(moto_server):
+def endpoint(moto_server, kube_server):
+    """Empty AWS and Kubernetes endpoints: moto and the API emulator (harness/kube_api.py)."""
     moto_server.reset()
-    env = moto_server.state()["env"]
+    kube_server.reset()
+    env = {**moto_server.state()["env"], **kube_server.state()["env"]}
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, value)
         yield moto_server
+
+
+@pytest.fixture(scope="module")
+def cluster(endpoint, kube_server):
+    return kube_server
+
+
+def workbench_objects(cluster):
+    """(kind, namespace, name) of every object labelled as the workbench's in the emulated cluster."""
+    selector = "?labelSelector=app.kubernetes.io/part-of%3Dkdsw-workbench"
+    paths = {"Namespace": "/api/v1/namespaces", "ConfigMap": "/api/v1/configmaps", "Secret": "/api/v1/secrets",
+             "ServiceAccount": "/api/v1/serviceaccounts", "Service": "/api/v1/services",
+             "PersistentVolume": "/api/v1/persistentvolumes", "Deployment": "/apis/apps/v1/deployments",
+             "StatefulSet": "/apis/apps/v1/statefulsets", "DaemonSet": "/apis/apps/v1/daemonsets",
+             "CronJob": "/apis/batch/v1/cronjobs", "Role": "/apis/rbac.authorization.k8s.io/v1/roles",
+             "ClusterRole": "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+             "NetworkPolicy": "/apis/networking.k8s.io/v1/networkpolicies", "RuntimeClass": "/apis/node.k8s.io/v1/runtimeclasses",
+             "HelmChart": "/apis/helm.cattle.io/v1/helmcharts"}
+    return {(kind, item["metadata"].get("namespace", ""), item["metadata"]["name"])
+            for kind, path in paths.items() for item in cluster.objects(path + selector)}
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +82,13 @@ def covers(permission, port):
     return permission.get("FromPort", 0) <= port <= permission.get("ToPort", 65535)
 
 
-def test_preview_of_an_empty_account_changes_nothing(endpoint, playbook):
-    before = snapshot()
+def test_preview_of_an_empty_account_changes_nothing(endpoint, cluster, playbook):
+    before, mark = snapshot(), cluster.log_offset()
     run = playbook("site.yml", "--check", "--diff")
     assert run.rc == 0, run.output[-4000:]
     assert "Check mode: the VPC does not exist yet" in run.output
     assert snapshot() == before
+    assert cluster.writes(mark) == [] and workbench_objects(cluster) == set()
 
 
 def test_first_run_creates_the_base(first_run, state):
@@ -156,6 +179,33 @@ def test_node_roles_least_privilege(state):
     assert "ssm:PutParameter" not in str(roles[f"{CLUSTER}-agent"]["inline"])
 
 
+def test_cluster_services_are_applied(first_run, cluster):
+    objects = workbench_objects(cluster)
+    assert {("Namespace", "", name) for name in ("ldap", "bastion", "jupyterhub", "spark")} <= objects
+    assert {("HelmChart", "kube-system", "jupyterhub"), ("HelmChart", "kube-system", "aws-efs-csi-driver"),
+            ("StatefulSet", "ldap", "ldap"), ("Deployment", "ldap", "ldap-ui"), ("CronJob", "ldap", "ldap-backup"),
+            ("Deployment", "bastion", "bastion"), ("Deployment", "spark", "spark-history"),
+            ("ConfigMap", "jupyterhub", "spark-defaults"), ("DaemonSet", "kube-system", "nvidia-device-plugin"),
+            ("DaemonSet", "kube-system", "aws-node-termination-handler"), ("RuntimeClass", "", "nvidia")} <= objects
+    chart = cluster.call("GET", "/apis/helm.cattle.io/v1/namespaces/kube-system/helmcharts/jupyterhub")
+    values = yaml.safe_load(chart["spec"]["valuesContent"])
+    assert values["hub"]["config"]["LDAPAuthenticator"]["lookup_dn_search_user"] == f"cn=reader,dc={CLUSTER},dc=kdsw"
+
+
+def test_directory_and_bastion_secrets_never_logged(first_run, endpoint):
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    pages = ssm.get_paginator("get_parameters_by_path").paginate(Path=f"/kdsw/{CLUSTER}/", Recursive=True, WithDecryption=True)
+    parameters = [parameter for page in pages for parameter in page["Parameters"]]
+    secrets = {p["Name"]: p["Value"] for p in parameters if "/ldap/" in p["Name"] or "/bastion/" in p["Name"]}
+    assert {f"/kdsw/{CLUSTER}/ldap/admin-password", f"/kdsw/{CLUSTER}/ldap/reader-password"} <= set(secrets)
+    assert any("PRIVATE KEY" in value for name, value in secrets.items() if "/bastion/host-keys/" in name)
+    for name, value in secrets.items():
+        if "password" in name or "key" in name:
+            assert value not in first_run.output, name
+            for line in value.strip().splitlines()[1:-1]:
+                assert line not in first_run.output, name
+
+
 def test_join_token_never_logged(first_run, endpoint):
     token = boto3.client("ssm", region_name="us-east-1").get_parameter(
         Name=f"/kdsw/{CLUSTER}/k3s/token", WithDecryption=True)["Parameter"]["Value"]
@@ -167,19 +217,34 @@ def test_join_token_never_logged(first_run, endpoint):
         assert token not in str(attribute)
 
 
-def test_second_run_changes_nothing(first_run, playbook):
+def test_second_run_changes_nothing(first_run, cluster, playbook):
+    mark = cluster.log_offset()
     run = playbook("site.yml", "-vvv")
     assert run.rc == 0, run.output[-4000:]
     assert run.changed == 0, run.changed_tasks()
     assert first_run.recap and run.recap
+    assert cluster.writes(mark) == []
 
 
-def test_check_diff_changes_nothing(first_run, playbook):
-    before = snapshot()
+def test_check_diff_changes_nothing(first_run, cluster, playbook):
+    before, objects, mark = snapshot(), workbench_objects(cluster), cluster.log_offset()
     run = playbook("site.yml", "--check", "--diff")
     assert run.rc == 0, run.output[-4000:]
     assert run.changed == 0, run.changed_tasks()
     assert snapshot() == before
+    assert cluster.writes(mark) == [] and workbench_objects(cluster) == objects
+
+
+def test_spark_tag_touches_only_spark_objects(first_run, cluster, playbook):
+    """With the Spark namespace gone, --tags spark puts back the Spark objects and writes nothing else."""
+    cluster.call("DELETE", "/api/v1/namespaces/spark")
+    mark = cluster.log_offset()
+    run = playbook("site.yml", "--tags", "spark")
+    assert run.rc == 0, run.output[-4000:]
+    assert run.changed_tasks() == ["kdsw.workbench.k8s_master : Apply the objects of the Spark"]
+    writes = cluster.writes(mark)
+    assert writes and all(w["namespace"] == "spark" or (w["resource"], w["name"]) == ("namespaces", "spark") for w in writes), writes
+    assert ("Deployment", "spark", "spark-history") in workbench_objects(cluster)
 
 
 def test_single_role_by_tag(first_run, playbook):
@@ -203,11 +268,16 @@ def test_estimate_counts_everything_billable_that_was_built(first_run, playbook,
     assert estimated(report) - billable(current) == Counter({("ssm_advanced_parameter", ""): 1})
 
 
-def test_teardown_leaves_nothing_but_the_data_bucket(first_run, playbook):
+def test_teardown_leaves_nothing_but_the_data(first_run, cluster, playbook):
     run = playbook("teardown.yml", "-e", "confirm=yes")
     assert run.rc == 0, run.output[-4000:]
-    assert workbench_resources(CLUSTER) == {}
+    assert workbench_objects(cluster) == set()
+    assert sorted(n["metadata"]["name"] for n in cluster.objects("/api/v1/namespaces")) == ["default", "kube-node-lease", "kube-public", "kube-system"]
+    # Kept with the data: the directory's secrets (its backups need them) and the bastion's host keys.
+    left = workbench_resources(CLUSTER)
+    assert list(left) == ["ssm_parameters"] and all("/ldap/" in name or "/bastion/" in name for name in left["ssm_parameters"])
     assert list(snapshot()["s3"]) == [f"kdsw-{CLUSTER}-data-123456789012"]
     again = playbook("teardown.yml", "-e", "confirm=yes", "-e", "delete_data=yes")
     assert again.rc == 0, again.output[-4000:]
+    assert workbench_resources(CLUSTER) == {}
     assert snapshot()["s3"] == {}

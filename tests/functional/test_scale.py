@@ -140,30 +140,6 @@ def test_site_brings_a_pool_back_to_its_desired_size(converged, playbook, ec2):
     assert pool_instances(ec2, "spark") == {}
 
 
-def test_rendered_manifests(converged, playbook, tmp_path):
-    run = playbook("tests/functional/playbooks/pool_manifests.yml", "-e", f"manifest_dir={tmp_path}")
-    assert run.rc == 0, run.output[-4000:]
-    handler = list(yaml.safe_load_all((tmp_path / "aws-node-termination-handler.yaml").read_text()))
-    daemonset = next(doc for doc in handler if doc["kind"] == "DaemonSet")
-    spec = daemonset["spec"]["template"]["spec"]
-    assert spec["nodeSelector"] == {"kubernetes.io/os": "linux", "kdsw.io/lifecycle": "spot"}
-    assert {"operator": "Exists"} in spec["tolerations"]
-    (container,) = spec["containers"]
-    assert container["image"].startswith("public.ecr.aws/aws-ec2/aws-node-termination-handler:v1.")
-    env = {item["name"]: item.get("value") for item in container["env"]}
-    assert env["ENABLE_SPOT_INTERRUPTION_DRAINING"] == "true" and env["ENABLE_SQS_TERMINATION_DRAINING"] == "false"
-    assert {doc["kind"] for doc in handler} == {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "DaemonSet"}
-
-    plugin = list(yaml.safe_load_all((tmp_path / "nvidia-device-plugin.yaml").read_text()))
-    daemonset = next(doc for doc in plugin if doc["kind"] == "DaemonSet")
-    spec = daemonset["spec"]["template"]["spec"]
-    assert spec["nodeSelector"]["kdsw.io/gpu"] == "true"
-    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
-    assert spec["runtimeClassName"] == "nvidia"
-    assert spec["containers"][0]["image"].startswith("nvcr.io/nvidia/k8s-device-plugin:v0.")
-    assert next(doc for doc in plugin if doc["kind"] == "RuntimeClass")["handler"] == "nvidia"
-
-
 def test_teardown_removes_the_pools(converged, playbook, ec2):
     assert playbook("scale.yml", "-e", "pool=spark", "-e", "capacity=1").rc == 0
     run = playbook("teardown.yml", "-e", "confirm=yes", "-e", "delete_data=yes")

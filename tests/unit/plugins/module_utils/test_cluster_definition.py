@@ -92,6 +92,12 @@ INVALID = [
     ("port-kubernetes", [(("network",), {"bastion_port": 6443})], "workbench.network.bastion_port", "Kubernetes API"),
     ("port-range", [(("network",), {"bastion_port": 70000})], "workbench.network.bastion_port", "from 1 to 65535"),
     ("api-access", [(("network",), {"kubernetes_api_access": "public"})], "workbench.network.kubernetes_api_access", "bastion, admin_cidrs"),
+    ("pods-overlap-vpc", [(("network",), {"pod_cidr": "10.42.0.0/16"})], "workbench.network.pod_cidr", "overlaps network.vpc_cidr"),
+    ("services-overlap-pods", [(("network",), {"service_cidr": "10.244.128.0/17"})], "workbench.network.service_cidr",
+     "overlaps network.pod_cidr"),
+    ("pods-public", [(("network",), {"pod_cidr": "100.64.0.0/16"})], "workbench.network.pod_cidr", "not a private IPv4 range"),
+    ("chart-floating", [(("versions", "jupyterhub_chart"), "latest")], "workbench.versions.jupyterhub_chart", "4.4.0"),
+    ("spark-version", [(("versions", "spark"), "3.5")], "workbench.versions.spark", "Apache Spark release"),
     ("cp-typo-type", [(("control_plane", "instance_type"), "t4g.smal")], "workbench.control_plane.instance_type", "did you mean t4g.small"),
     ("cp-too-small", [(("control_plane", "instance_type"), "t4g.micro")], "workbench.control_plane.instance_type", "at least 2 GiB"),
     ("cp-unknown-key", [(("control_plane",), {"instnce_type": "t4g.small"})], "workbench.control_plane.instnce_type",
@@ -266,6 +272,20 @@ def test_normalize_of_the_rehearsal(defaults, local):
     result = normalize(merge(defaults, local))
     assert result["rehearsal"] is True
     assert result["tags"] == {"kdsw:cluster": "rehearsal"}
+
+
+def test_normalize_places_the_services(defaults, local):
+    result = normalize(merge(defaults, local))
+    # spark: up to 4 nodes of 8 vCPUs, two 4-core executors each.
+    assert result["services"] == {"large_pool": "spark", "spark_pool": "spark", "gpu_pool": "gpu",
+                                  "spark_executor_cores": 4, "spark_max_executors": 8}
+    assert result["network"]["cluster_dns"] == "10.96.0.10"
+
+
+def test_normalize_without_pools_has_no_service_pools(defaults, personal):
+    result = normalize(merge(defaults, {**personal, "node_pools": []}))
+    assert result["services"]["large_pool"] == ""
+    assert result["services"]["gpu_pool"] == "" and result["services"]["spark_max_executors"] == 0
 
 
 # --- the instance type catalog -------------------------------------------------------------------
