@@ -81,7 +81,7 @@ METADATA_KEPT_ON_UPDATE = ("uid", "creationTimestamp", "resourceVersion", "gener
 
 
 def lookup(group_version, plural):
-    for name, kind, namespaced, _ in RESOURCES.get(group_version, []):
+    for name, kind, namespaced, _short_names in RESOURCES.get(group_version, []):
         if name == plural:
             return kind, namespaced
     return None
@@ -193,7 +193,7 @@ class Store:
 
     def list(self, group_version, plural, namespace, selector):
         with self.lock:
-            items = [copy.deepcopy(obj) for (gv, kind, ns, _), obj in sorted(self.objects.items())
+            items = [copy.deepcopy(obj) for (gv, kind, ns, _name), obj in sorted(self.objects.items())
                      if gv == group_version and kind == plural and (not namespace or ns == namespace)
                      and selector_matches(selector, obj["metadata"].get("labels") or {})]
             return items, str(self.revision)
@@ -327,11 +327,20 @@ class Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError) as error:
             return self.send(400, ApiError(400, "BadRequest", str(error)).status())
 
-    do_GET = lambda self: self.handle_any("GET")  # noqa: E731
-    do_POST = lambda self: self.handle_any("POST")  # noqa: E731
-    do_PUT = lambda self: self.handle_any("PUT")  # noqa: E731
-    do_PATCH = lambda self: self.handle_any("PATCH")  # noqa: E731
-    do_DELETE = lambda self: self.handle_any("DELETE")  # noqa: E731
+    def do_GET(self):  # noqa: N802  (http.server's naming)
+        self.handle_any("GET")
+
+    def do_POST(self):  # noqa: N802
+        self.handle_any("POST")
+
+    def do_PUT(self):  # noqa: N802
+        self.handle_any("PUT")
+
+    def do_PATCH(self):  # noqa: N802
+        self.handle_any("PATCH")
+
+    def do_DELETE(self):  # noqa: N802
+        self.handle_any("DELETE")
 
     # --- discovery ------------------------------------------------------------------------
     def discovery(self, path):

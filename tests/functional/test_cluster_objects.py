@@ -3,7 +3,6 @@ against the Kubernetes version k3s runs, custom objects against their schema, an
 keeps the workbench's security policy."""
 
 import json
-from pathlib import Path
 
 import jsonschema
 import kubernetes_validate
@@ -99,7 +98,7 @@ def test_custom_objects_validate_against_their_schema(objects):
 
 
 def test_a_misspelt_chart_field_is_refused(objects):
-    helm_chart, _ = chart(objects, "jupyterhub")
+    helm_chart, _values = chart(objects, "jupyterhub")
     wrong = json.loads(json.dumps(helm_chart))
     wrong["spec"]["valueContent"] = wrong["spec"].pop("valuesContent")
     schema = yaml.safe_load(CUSTOM[("helm.cattle.io/v1", "HelmChart")].read_text())
@@ -173,7 +172,7 @@ def test_images_are_pinned(objects):
     images = [(ns, name, c.get("image") or spark_defaults(objects)["spark.kubernetes.container.image"])
               for ns, name, spec in pod_specs(objects) for c in containers(spec)]
     assert [image for image in images if not pinned(image[2])] == []
-    _, values = chart(objects, "jupyterhub")
+    _chart, values = chart(objects, "jupyterhub")
     notebook = values["singleuser"]["image"]
     assert notebook["tag"] and notebook["tag"] != "latest"
     gpu = next(p for p in values["singleuser"]["profileList"] if p["slug"] == "gpu")["kubespawner_override"]["image"]
@@ -192,7 +191,7 @@ def test_nothing_is_exposed_outside_the_cluster_but_the_bastion(objects):
 
 
 def test_jupyterhub_values_keep_the_policy(objects):
-    _, values = chart(objects, "jupyterhub")
+    _chart, values = chart(objects, "jupyterhub")
     assert values["proxy"]["service"]["type"] == "ClusterIP"
     assert values["ingress"]["enabled"] is False
     assert {"cpu", "memory"} <= set(values["hub"]["resources"]["requests"])
@@ -217,12 +216,12 @@ def test_jupyterhub_values_keep_the_policy(objects):
 
 
 def test_the_hub_secret_is_not_in_the_chart_values(objects):
-    helm_chart, _ = chart(objects, "jupyterhub")
+    helm_chart, _values = chart(objects, "jupyterhub")
     assert "stand-in-reader-password" not in json.dumps(helm_chart)
 
 
 def test_efs_csi_driver_values(objects):
-    _, values = chart(objects, "aws-efs-csi-driver")
+    _chart, values = chart(objects, "aws-efs-csi-driver")
     assert values["controller"]["create"] is False
     assert {"cpu", "memory"} <= set(values["node"]["resources"]["requests"])
 
@@ -266,7 +265,7 @@ def test_chart_values_are_documented_options_of_the_chart_version(objects, name)
 
 
 def test_a_chart_version_without_a_values_schema_fails_clearly(objects):
-    helm_chart, _ = chart(objects, "jupyterhub")
+    helm_chart, _values = chart(objects, "jupyterhub")
     bumped = json.loads(json.dumps(helm_chart))
     bumped["spec"]["version"] = "0.0.0-unknown"
     with pytest.raises(AssertionError, match="no schema of the values of chart jupyterhub 0.0.0-unknown"):

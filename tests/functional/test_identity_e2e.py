@@ -52,19 +52,21 @@ def wait_for(predicate, timeout=20, what="condition"):
 
 
 @pytest.fixture(scope="module")
-def rehearsal(moto_server, ldap_server, playbook, tmp_path_factory):
-    """moto with the network and the home directories' file system, a fresh slapd, and an inventory copy."""
+def rehearsal(moto_server, ldap_server, kube_server, playbook, tmp_path_factory):
+    """moto with the network and the home directories' file system, a fresh slapd, the Kubernetes API
+    emulator with JupyterHub's objects, and an inventory copy."""
     moto_server.reset()
     ldap_server.reset()
-    env = dict(moto_server.state()["env"], **ldap_server.state()["env"])
+    kube_server.reset()
+    env = {**moto_server.state()["env"], **ldap_server.state()["env"], **kube_server.state()["env"]}
     inventory = tmp_path_factory.mktemp("identity") / "inventory"
     shutil.copytree(REPO / "inventories/local", inventory)
-    run = playbook("site.yml", "--tags", "aws_network,efs_homes", inventory=str(inventory), env=env)
+    run = playbook("site.yml", "--tags", "aws_network,efs_homes,jupyterhub", inventory=str(inventory), env=env)
     assert run.rc == 0, run.output[-4000:]
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, value)
-        yield {"env": env, "inventory": str(inventory), "ldap": ldap_server}
+        yield {"env": env, "inventory": str(inventory), "ldap": ldap_server, "kube": kube_server}
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +100,10 @@ def test_add_user_creates_account_and_home(rehearsal, bob_password):
     assert point["PosixUser"]["Uid"] == bob["uid"]
     assert point["RootDirectory"]["Path"] == "/home/bob"
     assert point["RootDirectory"]["CreationInfo"]["Permissions"] == "0700"
+    # The volume bob's notebook servers mount: his access point.
+    assert ("kdsw-home-bob", f"{file_system['FileSystemId']}::{point['AccessPointId']}") in home_volumes(rehearsal["kube"])
+    claim = rehearsal["kube"].call("GET", "/api/v1/namespaces/jupyterhub/persistentvolumeclaims/home-bob")
+    assert claim["spec"]["volumeName"] == "kdsw-home-bob"
 
 
 def test_add_user_again_changes_nothing(rehearsal, bob_password, playbook):
@@ -300,3 +306,96 @@ def test_removed_user_is_refused(rehearsal, bob_password, bob_key, playbook, bas
     assert refused.returncode == 255 and "Permission denied" in refused.stderr, refused.stderr
     users = yaml.safe_load((Path(rehearsal["inventory"]) / "group_vars/all/users.yml").read_text())["workbench_users"]
     assert [u.get("state") for u in users if u["name"] == "bob"] == ["disabled"]
+
+
+# --- remove_user.yml -e purge=yes: archive the home directory first -------------------------------
+# The emulator runs no controllers: the test plays the Job controller, marking the archive Job
+# succeeded (or failed) once the playbook has created it; the playbook must wait for that verdict.
+
+JOBS = "/apis/batch/v1/namespaces/jupyterhub/jobs"
+
+
+def remove(playbook, rehearsal, user, *args, env=None):
+    return playbook("remove_user.yml", "-e", f"user={user}", "-e", "purge=yes", *args,
+                    inventory=rehearsal["inventory"], env=env or rehearsal["env"])
+
+
+class JobController(threading.Thread):
+    """Marks the first archive Job that appears as succeeded or failed, as the Job controller would."""
+
+    def __init__(self, kube, outcome):
+        super().__init__(daemon=True)
+        self.kube, self.outcome, self.job, self.stop = kube, outcome, None, threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            jobs = self.kube.objects(JOBS)
+            if jobs:
+                self.job = jobs[0]
+                status = {"succeeded": 1} if self.outcome == "succeeded" else {"failed": self.job["spec"]["backoffLimit"] + 1}
+                self.kube.call("PATCH", f"{JOBS}/{self.job['metadata']['name']}", body=json.dumps({"status": status}).encode())
+                return
+            time.sleep(0.2)
+
+
+def home_volumes(kube):
+    return {(pv["metadata"]["name"], pv["spec"]["csi"]["volumeHandle"]) for pv in kube.objects("/api/v1/persistentvolumes")}
+
+
+def access_points(user):
+    efs = boto3.client("efs", region_name="us-east-1")
+    (file_system,) = efs.describe_file_systems()["FileSystems"]
+    points = efs.describe_access_points(FileSystemId=file_system["FileSystemId"])["AccessPoints"]
+    return [p for p in points if p["RootDirectory"]["Path"] == f"/home/{user}"]
+
+
+def in_directory(rehearsal, user):
+    import ldap  # pylint: disable=import-outside-toplevel
+
+    env = rehearsal["env"]
+    connection = ldap.initialize(env["KDSW_LDAP_URI"])
+    connection.set_option(ldap.OPT_X_TLS_CACERTFILE, env["KDSW_LDAP_CA"])
+    connection.set_option(ldap.OPT_X_TLS_NEWCTX, 0)
+    connection.start_tls_s()
+    connection.simple_bind_s(env["KDSW_LDAP_BIND_DN"], env["KDSW_LDAP_BIND_PW"])
+    return bool(connection.search_s(f"ou=people,{env['KDSW_LDAP_BASE_DN']}", ldap.SCOPE_ONELEVEL, f"(uid={user})", ["uid"]))
+
+
+def test_purge_is_refused_without_the_cluster(rehearsal, bob_password, playbook):
+    env = dict(rehearsal["env"], K8S_AUTH_KUBECONFIG=str(Path(rehearsal["inventory"]) / "no-such-kubeconfig"))
+    run = remove(playbook, rehearsal, "bob", env=env)
+    assert run.rc != 0 and "Nothing was changed" in run.output, run.output[-3000:]
+    assert in_directory(rehearsal, "bob") and access_points("bob")
+
+
+def test_a_failed_archive_deletes_nothing(rehearsal, bob_password, playbook):
+    controller = JobController(rehearsal["kube"], "failed")
+    controller.start()
+    run = remove(playbook, rehearsal, "bob")
+    controller.stop.set()
+    assert run.rc != 0 and "Wait until the home directory is archived" in run.output, run.output[-3000:]
+    assert controller.job is not None
+    assert in_directory(rehearsal, "bob") and access_points("bob")
+    assert any(name == "kdsw-home-bob" for name, _handle in home_volumes(rehearsal["kube"]))
+    rehearsal["kube"].call("DELETE", f"{JOBS}/{controller.job['metadata']['name']}")
+
+
+def test_purge_archives_then_removes_everything_of_the_user(rehearsal, bob_password, playbook):
+    controller = JobController(rehearsal["kube"], "succeeded")
+    controller.start()
+    run = remove(playbook, rehearsal, "bob")
+    controller.stop.set()
+    assert run.rc == 0, run.output[-4000:]
+    job = controller.job
+    archive = job["metadata"]["annotations"]["kdsw.io/archive"]
+    assert archive.startswith("s3://kdsw-rehearsal-data-123456789012/archive/homes/bob-") and archive.endswith(".tar.gz")
+    spec = job["spec"]["template"]["spec"]
+    assert [c["name"] for c in spec["initContainers"]] == ["pack", "upload"] and spec["containers"][0]["name"] == "empty"
+    assert spec["volumes"][0]["persistentVolumeClaim"]["claimName"] == "home-bob"
+    assert rehearsal["kube"].objects(JOBS) == []
+    assert not in_directory(rehearsal, "bob") and access_points("bob") == []
+    assert not any(name == "kdsw-home-bob" for name, _handle in home_volumes(rehearsal["kube"]))
+    # carol is untouched.
+    assert in_directory(rehearsal, "carol") and access_points("carol")
+    users = yaml.safe_load((Path(rehearsal["inventory"]) / "group_vars/all/users.yml").read_text())["workbench_users"]
+    assert [u["name"] for u in users] == ["carol"]

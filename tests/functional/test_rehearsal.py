@@ -219,7 +219,7 @@ def test_join_token_never_logged(first_run, endpoint):
 
 def test_second_run_changes_nothing(first_run, cluster, playbook):
     mark = cluster.log_offset()
-    run = playbook("site.yml", "-vvv")
+    run = playbook("site.yml")
     assert run.rc == 0, run.output[-4000:]
     assert run.changed == 0, run.changed_tasks()
     assert first_run.recap and run.recap
