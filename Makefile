@@ -36,7 +36,7 @@ sanity:
 	tests/run-sanity.sh
 
 pytest:
-	$(BIN)/pytest tests -q
+	$(BIN)/pytest tests -q -n auto --dist loadfile
 
 unit:
 	$(BIN)/pytest tests/unit -q
