@@ -99,6 +99,18 @@ class Endpoint:
         return self.dir / "server.log"
 
     @property
+    def watched_log(self):
+        """The log that requests() or writes() read: the server's own, unless a subclass keeps another."""
+        return self.log_path
+
+    def log_offset(self):
+        """A mark in the watched log: pass it to requests() or writes() to see only what came after."""
+        try:
+            return self.watched_log.stat().st_size
+        except OSError:
+            return 0
+
+    @property
     def port(self):
         return (self.state() or {}).get("port")
 
@@ -188,13 +200,6 @@ class Moto(Endpoint):
         request = urllib.request.Request(self.url() + "/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=10):
             pass
-
-    def log_offset(self):
-        """A mark in the access log: pass it to requests() to see only what came after."""
-        try:
-            return self.log_path.stat().st_size
-        except OSError:
-            return 0
 
     def requests(self, since=0):
         """(method, path) of each AWS API request answered since the mark, not counting /moto-api."""
@@ -394,13 +399,6 @@ class Slapd(Endpoint):
     # One write operation of slapd's stats log: conn=1001 op=3 ADD dn="uid=alice,ou=people,..."
     write_line = re.compile(r'conn=\d+ op=\d+ (ADD|MOD|DEL|MODRDN) dn="([^"]*)"')
 
-    def log_offset(self):
-        """A mark in the server log: pass it to writes() to see only what came after."""
-        try:
-            return self.log_path.stat().st_size
-        except OSError:
-            return 0
-
     def writes(self, since=0):
         """(operation, dn) of each write slapd received since the mark: ADD, MOD, DEL or MODRDN."""
         try:
@@ -434,6 +432,10 @@ class KubeApi(Endpoint):
     @property
     def writes_log(self):
         return self.dir / "writes.jsonl"
+
+    @property
+    def watched_log(self):
+        return self.writes_log
 
     def token(self):
         path = self.dir / "token"
@@ -482,13 +484,6 @@ class KubeApi(Endpoint):
 
     def reset(self):
         self.call("POST", "/emulator/reset")
-
-    def log_offset(self):
-        """A mark in the write log: pass it to writes() to see only what came after."""
-        try:
-            return self.writes_log.stat().st_size
-        except OSError:
-            return 0
 
     def writes(self, since=0):
         """Each write since the mark: {verb, apiVersion, resource, namespace, name, code}."""

@@ -31,14 +31,18 @@ def moto_server(harness):
     return harness.endpoint("moto")
 
 
+def fresh(server, monkeypatch):
+    """server reset to empty, with the environment of this test pointing at it."""
+    server.reset()
+    for key, value in server.state()["env"].items():
+        monkeypatch.setenv(key, value)
+    return server
+
+
 @pytest.fixture
 def aws(moto_server, monkeypatch):
     """An empty AWS endpoint for one test: the environment points boto3 and amazon.aws at it."""
-    moto_server.reset()
-    env = moto_server.state()["env"]
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return moto_server
+    return fresh(moto_server, monkeypatch)
 
 
 @pytest.fixture
@@ -136,10 +140,7 @@ def ldap_server(harness):
 @pytest.fixture
 def ldap(ldap_server, monkeypatch):
     """A fresh directory for one test (base entries only; ppolicy state gone): the KDSW_LDAP_* variables point at it."""
-    ldap_server.reset()
-    for key, value in ldap_server.state()["env"].items():
-        monkeypatch.setenv(key, value)
-    return ldap_server
+    return fresh(ldap_server, monkeypatch)
 
 
 @pytest.fixture(scope="session")
@@ -152,7 +153,4 @@ def kube_server(harness):
 @pytest.fixture
 def kube(kube_server, monkeypatch):
     """An empty cluster for one test: K8S_AUTH_KUBECONFIG names the emulator's kubeconfig."""
-    kube_server.reset()
-    for key, value in kube_server.state()["env"].items():
-        monkeypatch.setenv(key, value)
-    return kube_server
+    return fresh(kube_server, monkeypatch)
