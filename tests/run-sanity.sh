@@ -20,7 +20,11 @@
 # Environment:
 #   KDSW_VENV          virtualenv with ansible-core (ansible-test) and the ansible package
 #                      (default: .venv of the repository, set up by scripts/setup.sh when it
-#                      has no ansible-test; another path is created with ansible alone)
+#                      has no ansible-test; another path is created with ansible alone, by
+#                      the interpreter in KDSW_PYTHON)
+#
+# ansible-test runs with the virtualenv's own interpreter, whatever its version: it is never
+# looked up by a versioned name on PATH, which may be a version manager's shim.
 #   KDSW_SANITY_HOME   where ansible-test keeps its state (see above)
 #   KDSW_SANITY_KEEP   set to 1 to keep the temporary copy (its tests/output has the reports)
 #
@@ -28,7 +32,6 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PYTHON_VERSION=3.12
 # What a KDSW_VENV outside the repository gets when it has to be created; keep in step with
 # requirements.txt.
 ANSIBLE_REQUIREMENT="ansible==14.5.0"
@@ -50,11 +53,16 @@ if [ ! -x "$VENV/bin/ansible-test" ]; then
     "$REPO/scripts/setup.sh"
   else
     log "no ansible-test in $VENV: creating it with $ANSIBLE_REQUIREMENT"
-    "python$PYTHON_VERSION" -m venv "$VENV"
+    if [ -z "${KDSW_PYTHON:-}" ]; then
+      log "KDSW_VENV=$VENV has no ansible-test: set KDSW_PYTHON to a Python 3.12+ interpreter to create it"
+      exit 2
+    fi
+    "$KDSW_PYTHON" -m venv "$VENV"
     "$VENV/bin/python" -m pip install --quiet "$ANSIBLE_REQUIREMENT"
   fi
 fi
 PYTHON="$VENV/bin/python"
+PYTHON_VERSION="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 COLLECTIONS_ROOT="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/ansible_collections"
 for namespace in "${DEPENDENCY_NAMESPACES[@]}"; do
   if [ ! -d "$COLLECTIONS_ROOT/$namespace" ]; then
@@ -136,7 +144,7 @@ log "ansible-test sanity in $COLLECTION (ansible-test state in $SANITY_HOME)"
 cd "$COLLECTION"
 status=0
 env HOME="$SANITY_HOME" PATH="$VENV/bin:$TOOLS/bin:$PATH" \
-  "$VENV/bin/ansible-test" sanity --python "$PYTHON_VERSION" --color no "$@" || status=$?
+  "$VENV/bin/ansible-test" sanity --python "$PYTHON_VERSION" --python-interpreter "$PYTHON" --color no "$@" || status=$?
 if [ "$status" -ne 0 ] && [ "${KDSW_SANITY_KEEP:-0}" != 1 ]; then
   log "sanity failed (exit $status); rerun with KDSW_SANITY_KEEP=1 to keep the reports under tests/output of the copy"
 fi
