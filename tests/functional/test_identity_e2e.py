@@ -6,22 +6,16 @@ The tests share one rehearsal (moto with the network and EFS, slapd with the rol
 private copy of the rehearsal inventory, so users.yml is written there and not in the repository.
 """
 
-import http.cookiejar
 import json
 import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.error
-import urllib.parse
 import urllib.request
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import boto3
@@ -29,26 +23,11 @@ import pytest
 import yaml
 
 from conftest import REPO
+# bastion and rendered are fixtures.
+from identity import CHP, bastion, free_port, hub_config, login, rendered, ssh, wait_for  # noqa: F401  pylint: disable=unused-import
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("sshd", path="/usr/sbin:/usr/bin"),
                                 reason="needs root (an sshd with its own passwd in a mount namespace) and OpenSSH's sshd")
-
-CHP = REPO / ".venv/node/node_modules/.bin/configurable-http-proxy"
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(predicate, timeout=20, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -112,93 +91,6 @@ def test_add_user_again_changes_nothing(rehearsal, bob_password, playbook):
     assert "One-time initial password" not in run.output
 
 
-@pytest.fixture(scope="module")
-def rendered(rehearsal):
-    """The bastion role's sshd_config and scripts, and the jupyterhub role's hub config, for this slapd."""
-    env = rehearsal["env"]
-    render_dir = Path(tempfile.mkdtemp(prefix="kdsw-bastion-", dir="/run"))
-    os.chmod(render_dir, 0o755)
-    # The AuthorizedKeysCommand runs as nobody: its CA and bind password must be readable by it.
-    shutil.copy(env["KDSW_LDAP_CA"], render_dir / "ca.crt")
-    (render_dir / "bind-pw").write_text(env["KDSW_LDAP_BIND_PW"])
-    for name in ("ca.crt", "bind-pw"):
-        (render_dir / name).chmod(0o644)
-    host_keys = render_dir / "host-keys"
-    host_keys.mkdir(mode=0o700)
-    for key_type in ("ed25519", "rsa"):
-        subprocess.run(["ssh-keygen", "-q", "-t", key_type, "-N", "", "-f", str(host_keys / f"ssh_host_{key_type}_key")], check=True)
-    web_port, ssh_port = free_port(), free_port()
-    uri = urllib.parse.urlsplit(env["KDSW_LDAP_URI"])
-    extra = {
-        "render_dir": str(render_dir),
-        "bastion_port": ssh_port, "bastion_listen_address": "127.0.0.1",
-        "bastion_host_keys_dir": str(host_keys), "bastion_pid_file": str(render_dir / "sshd.pid"),
-        "bastion_keys_command": str(render_dir / "kdsw-ldap-keys"),
-        "bastion_ldap_uri": env["KDSW_LDAP_URI"], "bastion_ldap_ca_file": str(render_dir / "ca.crt"),
-        "bastion_ldap_bind_dn": env["KDSW_LDAP_BIND_DN"], "bastion_ldap_bind_pw_file": str(render_dir / "bind-pw"),
-        "bastion_ldap_people_dn": f"ou=people,{env['KDSW_LDAP_BASE_DN']}",
-        "bastion_ldap_groups_dn": f"ou=groups,{env['KDSW_LDAP_BASE_DN']}",
-        "bastion_permit_open": [f"127.0.0.1:{web_port}"],
-        "bastion_per_source_penalties": False,
-        # localhost, not 127.0.0.1: ldap3 matches the certificate's DNS names only, as the cluster's service name does.
-        "jupyterhub_ldap_host": "localhost", "jupyterhub_ldap_port": uri.port, "jupyterhub_ldap_ca_file": env["KDSW_LDAP_CA"],
-        "jupyterhub_ldap_base_dn": env["KDSW_LDAP_BASE_DN"], "jupyterhub_ldap_bind_dn": env["KDSW_LDAP_BIND_DN"],
-    }
-    run = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-                          "tests/functional/playbooks/render_access.yml", "-e", json.dumps(extra)],
-                         cwd=REPO, capture_output=True, text=True, check=False,
-                         env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg")))
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    yield {"dir": render_dir, "ssh_port": ssh_port, "web_port": web_port}
-    shutil.rmtree(render_dir, ignore_errors=True)
-
-
-class Hello(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802  (http.server's naming)
-        body = b"hello through the bastion"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="module")
-def bastion(rendered):
-    """The role's sshd, with passwd and group written by the role's LDAP accounts script, in its own mount namespace."""
-    render_dir = rendered["dir"]
-    web = HTTPServer(("127.0.0.1", rendered["web_port"]), Hello)
-    threading.Thread(target=web.serve_forever, daemon=True).start()
-    Path("/run/sshd").mkdir(exist_ok=True)
-    script = (f"{render_dir}/kdsw-ldap-accounts /etc/passwd /etc/group {render_dir}/passwd {render_dir}/group"
-              f" && mount --bind {render_dir}/passwd /etc/passwd && mount --bind {render_dir}/group /etc/group"
-              f" && exec /usr/sbin/sshd -D -e -f {render_dir}/sshd_config")
-    log = open(render_dir / "sshd.log", "wb")  # pylint: disable=consider-using-with
-    holder = {"proc": None}
-
-    def start():
-        holder["proc"] = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],  # pylint: disable=consider-using-with
-                                          stdout=log, stderr=subprocess.STDOUT)
-        wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", rendered["ssh_port"])) == 0, what="sshd")
-
-    def stop():
-        if holder["proc"] and holder["proc"].poll() is None:
-            holder["proc"].terminate()
-            holder["proc"].wait(10)
-
-    yield {"start": start, "stop": stop, "log": render_dir / "sshd.log", **rendered}
-    stop()
-    web.shutdown()
-    log.close()
-
-
-def ssh(bastion, key, *args):
-    return ["ssh", "-i", str(key), "-p", str(bastion["ssh_port"]), "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", *args]
-
-
 def test_bob_reaches_the_web_service_through_the_bastion(rehearsal, bob_password, bob_key, playbook, bastion):
     add_user(playbook, rehearsal, "-e", "user=bob", "-e", json.dumps({"ssh_key": bob_key.with_suffix(".pub").read_text().strip()}))
     bastion["start"]()
@@ -222,49 +114,6 @@ def test_bob_reaches_the_web_service_through_the_bastion(rehearsal, bob_password
     finally:
         tunnel.terminate()
         tunnel.wait(10)
-
-
-def hub_config(rendered, env, workdir):
-    hub_port = free_port()
-    config = workdir / "jupyterhub_config.py"
-    config.write_text(f"""
-import json
-c = get_config()  # noqa: F821
-# hub.config of the chart values the jupyterhub role deploys, applied the way z2jh applies it:
-# c.<Class>.<option> = value. (Its KubeSpawner section configures a spawner this hub does not run.)
-for section, options in json.load(open({str(rendered['dir'] / 'hub-config.json')!r})).items():
-    for option, value in options.items():
-        setattr(getattr(c, section), option, value)
-# What a real deployment takes from its secret and its pod, not from the chart's values:
-c.LDAPAuthenticator.lookup_dn_search_password = {env['KDSW_LDAP_BIND_PW']!r}
-c.JupyterHub.bind_url = "http://127.0.0.1:{hub_port}"
-c.JupyterHub.hub_bind_url = "http://127.0.0.1:{free_port()}"
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{free_port()}"
-c.ConfigurableHTTPProxy.command = [{str(CHP)!r}]
-c.JupyterHub.db_url = "sqlite:///{workdir}/hub.sqlite"
-c.JupyterHub.cookie_secret_file = "{workdir}/cookie_secret"
-c.JupyterHub.pid_file = "{workdir}/hub.pid"
-""")
-    return config, hub_port
-
-
-def login(hub_port, user, password):
-    jar = http.cookiejar.CookieJar()
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs):
-            return None
-
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
-    with opener.open(f"http://127.0.0.1:{hub_port}/hub/login", timeout=10) as response:
-        response.read()
-    xsrf = next(cookie.value for cookie in jar if cookie.name == "_xsrf")
-    data = urllib.parse.urlencode({"username": user, "password": password, "_xsrf": xsrf}).encode()
-    try:
-        with opener.open(f"http://127.0.0.1:{hub_port}/hub/login?next=", data=data, timeout=20) as response:
-            return response.status, response.headers.get("Location", "")
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers.get("Location", "")
 
 
 @pytest.mark.skipif(not CHP.exists(), reason="configurable-http-proxy is installed by scripts/setup.sh")
