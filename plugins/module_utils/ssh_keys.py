@@ -16,6 +16,7 @@ __metaclass__ = type
 import base64
 import binascii
 import struct
+import unicodedata
 
 SSH_KEY_TYPES = (
     "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
@@ -74,14 +75,50 @@ def _blob_problem(declared, blob):
     return None
 
 
+def _is_key_start(declared, data):
+    """Whether declared and data are a key type and key data of that type: where a key line starts."""
+    if declared not in SSH_KEY_TYPES:
+        return False
+    try:
+        blob = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return _embedded_key_type(blob) == declared
+
+
+def _keys_in(fields):
+    """The key lines among whitespace-separated fields: each starts at a key type followed by its key data."""
+    starts = [index for index in range(len(fields) - 1) if _is_key_start(fields[index], fields[index + 1])]
+    return [fields[start:end] for start, end in zip(starts, starts[1:] + [len(fields)])]
+
+
+def _control_character(text):
+    """The first control or line-separator character of text other than a tab, or None."""
+    for character in text:
+        if character != "\t" and unicodedata.category(character) in ("Cc", "Zl", "Zp"):
+            return character
+    return None
+
+
 def ssh_key_problem(text):
     """Why text is not a usable SSH public key line, or None when it is."""
     if not isinstance(text, str) or not text.strip():
         return "is empty; paste the whole line of ~/.ssh/id_ed25519.pub"
     if text.lstrip().startswith("-----BEGIN") or "PRIVATE KEY" in text:
         return "this is a private key, which must never leave your machine; paste the public key (~/.ssh/id_ed25519.pub) instead"
-    if "\n" in text.strip() or "\r" in text:
-        return "spans several lines; give each key as its own item of ssh_keys"
+    text = text.strip()
+    keys = _keys_in(text.split())
+    if len(keys) > 1:
+        shown = ", ".join("'%s ...%s%s'" % (key[0], key[1][-8:], "".join(" " + field for field in key[2:])) for key in keys)
+        return ("holds %d keys (%s); give each key as its own item of ssh_keys, e.g. ['ssh-ed25519 AAAA... you@laptop', "
+                "'ssh-ed25519 AAAA... you@desktop'] (add_user.yml takes one key per run and keeps the user's other keys)" % (len(keys), shown))
+    if text.startswith("---- BEGIN SSH2 PUBLIC KEY"):
+        return "is in the RFC 4716 (SSH2, PuTTY) format; convert it with ssh-keygen -i -f FILE and paste the line it prints"
+    control = _control_character(text)
+    if control in ("\n", "\r"):
+        return "spans several lines; paste the line of the .pub file unchanged, as one line"
+    if control is not None:
+        return "holds the control character U+%04X; paste the line of the .pub file unchanged" % ord(control)
     fields = text.split()
     if len(fields) < 2:
         return "is not an SSH public key; paste the whole line of ~/.ssh/id_ed25519.pub, e.g. 'ssh-ed25519 AAAAC3Nza... you@laptop'"
