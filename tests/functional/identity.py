@@ -53,7 +53,8 @@ def wait_for(predicate, timeout=20, what="condition"):
 @pytest.fixture(scope="module")
 def rendered(rehearsal):
     """The bastion role's sshd_config and scripts, and the jupyterhub role's hub config, for this slapd.
-    sshd may forward to 127.0.0.1:<web_port> only (PermitOpen), where a test puts its web service."""
+    sshd forwards (PermitOpen) to 127.0.0.1:<web_port>, where a test puts its web service, and to the
+    loopback ports of the list rehearsal["forward_ports"] when there is one."""
     env = rehearsal["env"]
     render_dir = Path(tempfile.mkdtemp(prefix="kdsw-bastion-", dir="/run"))
     os.chmod(render_dir, 0o755)
@@ -77,7 +78,7 @@ def rendered(rehearsal):
         "bastion_ldap_bind_dn": env["KDSW_LDAP_BIND_DN"], "bastion_ldap_bind_pw_file": str(render_dir / "bind-pw"),
         "bastion_ldap_people_dn": f"ou=people,{env['KDSW_LDAP_BASE_DN']}",
         "bastion_ldap_groups_dn": f"ou=groups,{env['KDSW_LDAP_BASE_DN']}",
-        "bastion_permit_open": [f"127.0.0.1:{web_port}"],
+        "bastion_permit_open": [f"127.0.0.1:{port}" for port in (web_port, *rehearsal.get("forward_ports", ()))],
         "bastion_per_source_penalties": False,
         # localhost, not 127.0.0.1: ldap3 matches the certificate's DNS names only, as the cluster's service name does.
         "jupyterhub_ldap_host": "localhost", "jupyterhub_ldap_port": uri.port, "jupyterhub_ldap_ca_file": env["KDSW_LDAP_CA"],
