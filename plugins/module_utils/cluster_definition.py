@@ -7,8 +7,12 @@
 Pure Python, no Ansible import, no network call:
 
 * merge(defaults, definition)   the user's definition over the shared defaults (lists replace lists)
-* validate(cluster, env)        every problem at once, each "<dotted key>: <problem>; <fix>"
-* normalize(cluster)            a copy with the derived values the roles need (only for a valid cluster)
+* validate(cluster, env, ...)   every problem at once, each "<dotted key>: <problem>; <fix>"
+* normalize(cluster, ...)       a copy with the derived values the roles need (only for a valid cluster)
+
+Users come from two lists: the definition's own (workbench.users) and the users that add_user.yml recorded in the
+inventory's group_vars/all/users.yml (workbench_users). Problems of the user named on the command line of add_user.yml
+or remove_user.yml are reported under the option that was typed (-e user=root), not an index of a list.
 
 The comments of inventories/personal/group_vars/all/workbench.yml are the specification of every key.
 """
@@ -27,9 +31,12 @@ from urllib.parse import urlsplit
 
 from ansible_collections.kdsw.workbench.plugins.module_utils.instance_types import CATALOG, lookup
 from ansible_collections.kdsw.workbench.plugins.module_utils import cost, prices
+from ansible_collections.kdsw.workbench.plugins.module_utils.reserved_names import reserved_reason
 from ansible_collections.kdsw.workbench.plugins.module_utils.ssh_keys import ssh_key_problem
 
 ROOT = "workbench"
+# The variable of the inventory's group_vars/all/users.yml, where add_user.yml records the users it adds.
+RECORDED = "workbench_users"
 SPEC_FILE = "inventories/personal/group_vars/all/workbench.yml"
 
 # Known keys of every mapping of the definition, in the order of the specification.
@@ -56,6 +63,11 @@ ARCH_KEYS = ("amd64", "arm64")
 GROUP_KEYS = ("name", "description")
 USER_KEYS = ("name", "full_name", "email", "groups", "ssh_keys", "uid", "state")
 USER_STATES = ("present", "disabled")
+# The options of add_user.yml that set a field of the user: field -> option (-e <option>=...).
+COMMAND_LINE_OPTIONS = {"groups": "user_groups", "ssh_keys": "ssh_key", "full_name": "full_name", "email": "email"}
+# Members of this group are the workbench's administrators: the bastion lets them forward anywhere (ProxyJump to the
+# nodes); it is the bastion role's bastion_admin_group.
+ADMIN_GROUP = "admins"
 BUDGET_KEYS = ("monthly_usd",)
 # The default image of GPU pools: the AWS Deep Learning Base GPU AMI (Amazon Linux 2023, NVIDIA driver and container toolkit).
 GPU_IMAGE_EXAMPLE = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
@@ -88,6 +100,15 @@ BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 
 PRIVATE_RANGES = tuple(ipaddress.ip_network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+# Special-purpose ranges (RFC 6890) that no administrator connects from: admin_cidrs may not touch them.
+SPECIAL_RANGES = tuple((ipaddress.ip_network(block), name) for block, name in (
+    ("0.0.0.0/8", '"this network"'), ("127.0.0.0/8", "loopback"), ("169.254.0.0/16", "link-local"), ("224.0.0.0/4", "multicast"),
+    ("240.0.0.0/4", "reserved, with the broadcast address"), ("::/128", "the unspecified address"), ("::1/128", "loopback"),
+    ("fe80::/10", "link-local"), ("ff00::/8", "multicast"),
+))
+# The most addresses admin_cidrs may open to, in all (overlaps counted once), per IP version: a /8 of IPv4 and a /32 of
+# IPv6 (what a large provider holds). More is not a list of administrators' networks but a large part of the internet.
+ADMIN_CIDRS_MAX_PREFIX = {4: 8, 6: 32}
 RESERVED_PORTS = {22: "the nodes' own sshd", 6443: "the Kubernetes API", 10250: "the kubelet"}
 API_ACCESS = ("bastion", "admin_cidrs")
 LIFECYCLES = ("spot", "on-demand")
@@ -98,6 +119,9 @@ EFS_TRANSITIONS = (
 S3_IA_MINIMUM_DAYS = 30
 CONTROL_PLANE_MIN_MEMORY_GIB = 2
 MIN_ROOT_VOLUME_GB = 8
+# The largest max of a node pool: the workbench's single small k3s server and a personal budget are not made for more,
+# so a larger number is taken for a typo.
+MAX_POOL_NODES = 100
 MAX_ROOT_VOLUME_GB = 16384
 MIN_UID = 10000
 MAX_UID = 4294967294
@@ -363,14 +387,51 @@ class _Checker:
             self.add(key, problem)
 
 
+# --- where a problem of a user is reported -------------------------------------------------------
+
+class _UserKeys:
+    """The key of each field of one user: its place in its list (workbench.users[0].name), or, for the user named on the
+    command line of add_user.yml or remove_user.yml, the option that was typed (-e user=root)."""
+
+    def __init__(self, key, typed=None, recorded=False):
+        self.key = key
+        self.typed = typed
+        self.recorded = recorded
+
+    def __call__(self, field, index=None, value=None):
+        if self.typed is not None:
+            option = COMMAND_LINE_OPTIONS.get(field)
+            if field == "name":
+                return f"-e user={self.typed['user']}"
+            if field == "groups" and option in self.typed:
+                return f"-e {option}={self.typed[option]}"
+            if option in self.typed and field != "groups" and (index is None or value == self.typed[option]):
+                return f"-e {option}"
+        return f"{self.key}.{field}" + ("" if index is None else f"[{index}]")
+
+    def new_input(self, command_line):
+        """Whether this user is input of this run, whose name must not be reserved: users recorded before it are not, while
+        add_user.yml or remove_user.yml works on another user (so that each of them can still be disabled in turn)."""
+        return not self.recorded or self.typed is not None or command_line is None
+
+    def reserved_fix(self, name):
+        if self.typed is not None:
+            return "choose another name for -e user"
+        if self.recorded:
+            return f"disable the account with remove_user.yml -e user={name} and add the person again under another name"
+        return "choose another name"
+
+
 # --- the validator: one method per section of the definition --------------------------------------
 
 class _Validator(_Checker):
     """Checks a merged cluster definition section by section, collecting every problem."""
 
-    def __init__(self, env):
+    def __init__(self, env, recorded_users, command_line):
         super().__init__()
         self.env = env if isinstance(env, dict) else {}
+        self.recorded_users = recorded_users
+        self.command_line = command_line if isinstance(command_line, dict) and command_line.get("user") else None
 
     def run(self, cluster):
         top = self.mapping(ROOT, cluster, TOP_KEYS)
@@ -381,7 +442,7 @@ class _Validator(_Checker):
                      "use 3-20 lowercase letters, digits and dashes, starting with a letter, e.g. kdsw")
         region = self._region(get("region", MISSING))
         zones = self._zones(get("zones", MISSING), region)
-        self._admin_cidrs(get("admin_cidrs", MISSING))
+        self._admin_cidrs(get("admin_cidrs", MISSING), get("network"))
         self.ssh_key(f"{ROOT}.ssh_public_key", get("ssh_public_key", MISSING))
         self._network(get("network", MISSING), zones)
         self._control_plane(get("control_plane", MISSING))
@@ -426,7 +487,7 @@ class _Validator(_Checker):
                 self.add(zone_key, f"{_show(zone)} is not a zone of {region}; write the region name followed by one letter, e.g. {region}a")
         return zones
 
-    def _admin_cidrs(self, value):
+    def _admin_cidrs(self, value, network_section):
         key = f"{ROOT}.admin_cidrs"
         cidrs = self.sequence(key, value, "[203.0.113.10/32]")
         if cidrs is None:
@@ -434,7 +495,7 @@ class _Validator(_Checker):
         if not cidrs:
             self.add(key, "is empty; list the networks allowed to reach the bastion, e.g. your address as a /32 "
                           "(curl -s https://checkip.amazonaws.com)")
-        seen = {}
+        seen, networks = {}, []
         for index, item in enumerate(cidrs):
             item_key = f"{key}[{index}]"
             network = self.network(item_key, item, "an IPv4 network such as 203.0.113.10/32")
@@ -443,6 +504,26 @@ class _Validator(_Checker):
             if network.prefixlen == 0:
                 self.add(item_key, f"{_show(item)} opens the workbench to the whole internet and is refused; "
                                    "write your own address as a /32, e.g. 203.0.113.10/32")
+                continue
+            networks.append(network)
+            special = [f"{block} ({name})" for block, name in SPECIAL_RANGES if block.version == network.version and block.overlaps(network)]
+            if special:
+                self.add(item_key, f"{_show(item)} is or includes the special-purpose range{'s' if len(special) > 1 else ''} "
+                                   f"{', '.join(special)}, which no administrator connects from; write your own public address as a /32, "
+                                   "e.g. 203.0.113.10/32")
+        api = isinstance(network_section, dict) and network_section.get("kubernetes_api_access") == "admin_cidrs"
+        self._admin_cidrs_size(key, networks, "the bastion port and the Kubernetes API" if api else "the bastion port")
+
+    def _admin_cidrs_size(self, key, networks, opened):
+        """Refuse admin_cidrs that together open more than ADMIN_CIDRS_MAX_PREFIX allows, overlapping networks counted once."""
+        for version, prefix in ADMIN_CIDRS_MAX_PREFIX.items():
+            total = sum(block.num_addresses for block in ipaddress.collapse_addresses(n for n in networks if n.version == version))
+            limit = 2 ** ((32 if version == 4 else 128) - prefix)
+            if total > limit:
+                self.add(key, f"together they open {opened} to {total:,} IPv{version} addresses, more than a /{prefix} "
+                              f"({limit:,}), and are refused: that is a large part of the internet, not the networks of the "
+                              "workbench's administrators; list only those, e.g. your address as a /32 or the address of "
+                              "a VPN you connect through")
 
     # --- network --------------------------------------------------------------------------------
     def _network(self, value, zones):
@@ -558,7 +639,9 @@ class _Validator(_Checker):
 
     def _pool_sizes(self, key, pool):
         sizes = {field: self.integer(f"{key}.{field}", pool.get(field, MISSING), 0, why=", e.g. 0")
-                 for field in ("min", "desired", "max")}
+                 for field in ("min", "desired")}
+        sizes["max"] = self.integer(f"{key}.max", pool.get("max", MISSING), 0, MAX_POOL_NODES,
+                                    f" (nodes; a workbench's pool has at most {MAX_POOL_NODES}), e.g. 8")
         if None in sizes.values():
             return
         rule = "keep 0 <= min <= desired <= max"
@@ -652,34 +735,49 @@ class _Validator(_Checker):
 
     def _users(self, value, groups):
         seen = {"name": {}, "uid": {}}
-        for key, user in self.mappings(f"{ROOT}.users", value, "[] or [{name: alice, groups: [users]}]", USER_KEYS):
-            self._user(key, user, groups, seen)
+        example = "[] or [{name: alice, groups: [users]}]"
+        for key, user in self.mappings(f"{ROOT}.users", value, example, USER_KEYS):
+            self._user(_UserKeys(key), user, groups, seen)
+        typed = self.command_line
+        for key, user in self.mappings(RECORDED, self.recorded_users, example, USER_KEYS):
+            from_command_line = typed is not None and user.get("name") == typed["user"]
+            self._user(_UserKeys(key, typed if from_command_line else None, recorded=True), user, groups, seen)
 
-    def _user(self, key, user, groups, seen):
-        name = self._posix_name(f"{key}.name", user.get("name", MISSING), "alice")
-        if name is not None:
-            self.unique(f"{key}.name", name, seen["name"], "user", "define each user once")
+    def _user(self, keys, user, groups, seen):
+        name = self._posix_name(keys("name"), user.get("name", MISSING), "alice")
+        if name is not None and self._unique_user(keys, name, seen["name"]) and user.get("state", "present") == "present":
+            reason = reserved_reason(name, groups or ()) if keys.new_input(self.command_line) else None
+            if reason:
+                self.add(keys("name"), f"{_show(name)} is reserved: {reason}; {keys.reserved_fix(name)}")
         if "full_name" in user:
-            self.string(f"{key}.full_name", user["full_name"], "write the user's name, such as Alice Liddell")
-        email = self.string(f"{key}.email", user["email"], "write an address such as alice@example.org") if "email" in user else None
+            self.string(keys("full_name"), user["full_name"], "write the user's name, such as Alice Liddell")
+        email = self.string(keys("email"), user["email"], "write an address such as alice@example.org") if "email" in user else None
         if email is not None and not EMAIL_RE.fullmatch(email):
-            self.add(f"{key}.email", f"{_show(email)} is not an e-mail address; write one such as alice@example.org")
-        self._user_groups(f"{key}.groups", user.get("groups", []), groups)
-        ssh_keys = self.sequence(f"{key}.ssh_keys", user.get("ssh_keys", []), "['ssh-ed25519 AAAA... alice@laptop']") or ()
+            self.add(keys("email"), f"{_show(email)} is not an e-mail address; write one such as alice@example.org")
+        self._user_groups(keys, user.get("groups", []), groups)
+        ssh_keys = self.sequence(keys("ssh_keys"), user.get("ssh_keys", []), "['ssh-ed25519 AAAA... alice@laptop']") or ()
         for index, ssh_key in enumerate(ssh_keys):
-            self.ssh_key(f"{key}.ssh_keys[{index}]", ssh_key)
-        uid = self.integer(f"{key}.uid", user["uid"], MIN_UID, MAX_UID, " (or remove uid to have one assigned)") if "uid" in user else None
+            self.ssh_key(keys("ssh_keys", index, ssh_key), ssh_key)
+        uid = self.integer(keys("uid"), user["uid"], MIN_UID, MAX_UID, " (or remove uid to have one assigned)") if "uid" in user else None
         if uid is not None:
-            self.unique(f"{key}.uid", uid, seen["uid"], "uid", "give each user a different uid")
+            self.unique(keys("uid"), uid, seen["uid"], "uid", "give each user a different uid")
         if user.get("state", "present") not in USER_STATES:
-            self.add(f"{key}.state", f"{_show(user['state'])} is not a user state; write present or disabled")
+            self.add(keys("state"), f"{_show(user['state'])} is not a user state; write present or disabled")
 
-    def _user_groups(self, key, value, groups):
-        for index, item in enumerate(self.sequence(key, value, "[users]") or ()):
-            group = self.string(f"{key}[{index}]", item, "write the name of a group defined in workbench.groups")
+    def _unique_user(self, keys, name, seen):
+        first = seen.get(name)
+        if keys.typed is not None and first is not None and first.startswith(f"{ROOT}."):
+            self.add(keys("name"), f"{name} is defined in the cluster definition file ({first.rsplit('.', 1)[0]}); "
+                                   "change them there and run site.yml --tags ldap")
+            return False
+        return self.unique(keys("name"), name, seen, "user", "record each user once" if keys.recorded else "define each user once")
+
+    def _user_groups(self, keys, value, groups):
+        for index, item in enumerate(self.sequence(keys("groups"), value, "[users]") or ()):
+            group = self.string(keys("groups", index), item, "write the name of a group defined in workbench.groups")
             if group is not None and groups is not None and group not in groups:
                 known = ", ".join(sorted(groups)) or "none"
-                self.add(f"{key}[{index}]", f"group {_show(group)} is not defined; add it to workbench.groups or use a defined group ({known})")
+                self.add(keys("groups", index), f"group {_show(group)} is not defined; add it to workbench.groups or use a defined group ({known})")
 
     # --- budget and rehearsal -------------------------------------------------------------------
     def _budget(self, value):
@@ -781,13 +879,17 @@ class _Validator(_Checker):
                                               f"talks to AWS: {START_ENDPOINTS}")
 
 
-def validate(cluster, env):
+def validate(cluster, env, recorded_users=None, command_line=None):
     """Every problem of a merged cluster definition, as "<dotted key>: <problem>; <fix>" strings (empty when valid).
 
     env holds AWS_URL and AWS_ENDPOINT_URL (either may be empty); they are checked when rehearsal is true.
+    recorded_users are the users of the inventory's group_vars/all/users.yml (workbench_users), checked with those of
+    the definition and reported as workbench_users[<index>]. command_line holds the options typed for add_user.yml or
+    remove_user.yml ({user, ssh_key, user_groups, full_name, email}, each when typed): the problems of the recorded user
+    named by command_line["user"] are reported under those options (-e user=root).
     Never raises on a wrongly typed value: the wrong type is reported and the checks that depend on it skipped.
     """
-    return _Validator(env).run(cluster)
+    return _Validator(env, [] if recorded_users is None else recorded_users, command_line).run(cluster)
 
 
 # --- normalize -----------------------------------------------------------------------------------
@@ -802,15 +904,21 @@ def _nth_host(cidr, index):
     return str(next(itertools.islice(ipaddress.ip_network(cidr).hosts(), index - 1, None)))
 
 
-def normalize(cluster):
+def normalize(cluster, recorded_users=None):
     """A copy of a valid cluster with the derived values the roles need.
 
     Adds control_plane.arch, control_plane.private_ip, admin_nodes.arch, each pool's arch and gpu (as written, or
     derived from its instance types), rehearsal (false when omitted), subnets ([{zone, cidr}], carved from vpc_cidr
     in zone order), network.cluster_dns, tags ({"kdsw:cluster": name}) and services (the pools of large and GPU notebooks and of Spark
-    executors, Spark's executor cores and ceiling). Call it only when validate() returned no problem.
+    executors, Spark's executor cores and ceiling). users are the definition's users followed by recorded_users;
+    admin_group names the administrators' group and present_users lists, for each user whose state is present,
+    {name, admin} (admin: a member of admin_group), what the bastion needs. Call it only when validate() returned no problem.
     """
     result = copy.deepcopy(cluster)
+    result["users"] = result["users"] + copy.deepcopy(list(recorded_users or []))
+    result["admin_group"] = ADMIN_GROUP
+    result["present_users"] = [{"name": user["name"], "admin": ADMIN_GROUP in user.get("groups", [])}
+                               for user in result["users"] if user.get("state", "present") == "present"]
     for section in ("control_plane", "admin_nodes"):
         result[section]["arch"] = lookup(result[section]["instance_type"])["arch"]
     for pool in result["node_pools"]:

@@ -1,11 +1,15 @@
 """Invalid cluster definitions are refused by every playbook, naming the key, before any AWS call.
 
 Each case runs the real site.yml against moto with a broken copy of the rehearsal inventory, and
-proves from moto's access log that the endpoint received no request at all.
+proves from moto's access log that the endpoint received no request at all. add_user.yml's own
+mistakes name the option that was typed (-e user=root) and write nothing: no AWS request, no
+directory write, no users.yml.
 """
 
 import copy
+import json
 import shutil
+from pathlib import Path
 
 import pytest
 import yaml
@@ -48,6 +52,13 @@ CASES = [
     ("bad-bucket-name", {"storage": {"data_bucket": "My_Bucket"}}, "workbench.storage.data_bucket"),
     ("user-in-unknown-group", {"users": [{"name": "bob", "groups": ["wizards"]}]}, "workbench.users[0].groups"),
     ("zones-not-a-list", {"zones": "us-east-1a,us-east-1b"}, "workbench.zones"),
+    ("reserved-user-name", {"users": [{"name": "daemon"}]}, "workbench.users[0].name"),
+    ("user-named-like-a-group", {"users": [{"name": "users"}]}, "workbench.users[0].name"),
+    ("cidr-this-network", {"admin_cidrs": ["0.0.0.0/8"]}, "workbench.admin_cidrs[0]"),
+    ("cidrs-internet-in-halves", {"admin_cidrs": ["0.0.0.0/1", "128.0.0.0/1"]}, "workbench.admin_cidrs: "),
+    ("cidrs-internet-in-halves-with-api", {"admin_cidrs": ["0.0.0.0/1", "128.0.0.0/1"], "network": {"kubernetes_api_access": "admin_cidrs"}},
+     "workbench.admin_cidrs: together they open the bastion port and the Kubernetes API"),
+    ("pool-max-huge", {"node_pools": [pool(max=100000)]}, "workbench.node_pools[0].max"),
 ]
 
 
@@ -101,3 +112,27 @@ def test_rehearsal_refuses_endpoints_off_this_machine(tmp_path, playbook, silent
     run = playbook("site.yml", env={"AWS_URL": url, "AWS_ENDPOINT_URL": url})
     assert run.rc != 0
     assert "AWS_URL" in run.output and "harness/endpoints.py" in run.output
+
+
+# (case id, add_user.yml's options, the problem the output must show)
+ADD_USER_CASES = [
+    ("root", ["-e", "user=root"], "- -e user=root: 'root' is reserved: "),
+    ("daemon", ["-e", "user=daemon"], "uid 2 in the bastion's Alpine Linux"),
+    ("jovyan", ["-e", "user=jovyan"], "- -e user=jovyan: 'jovyan' is reserved: "),
+    ("a-group-name", ["-e", "user=users"], "- -e user=users: 'users' is reserved: it is the name of a group of workbench.groups"),
+    ("unknown-group", ["-e", "user=bob", "-e", "user_groups=users,wizards"], "- -e user_groups=users,wizards: group 'wizards' is not defined"),
+    ("bad-key", ["-e", "user=bob", "-e", json.dumps({"ssh_key": "ssh-ed25519 not-base64!"})], "- -e ssh_key: "),
+    ("bad-email", ["-e", "user=bob", "-e", "email=bob"], "- -e email: 'bob' is not an e-mail address"),
+]
+
+
+@pytest.mark.parametrize("options, expected", [case[1:] for case in ADD_USER_CASES], ids=[case[0] for case in ADD_USER_CASES])
+def test_add_user_names_what_was_typed_and_writes_nothing(tmp_path, playbook, silent_endpoint, ldap, options, expected):
+    inventory = write_inventory(tmp_path, DEFINITION)
+    mark = ldap.log_offset()
+    run = playbook("add_user.yml", *options, inventory=inventory)
+    assert run.rc != 0
+    assert expected in run.output, run.output[-3000:]
+    assert "workbench.users[" not in run.output and "workbench_users[" not in run.output
+    assert ldap.writes(mark) == []
+    assert not (Path(inventory) / "group_vars/all/users.yml").exists()

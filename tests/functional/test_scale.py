@@ -89,6 +89,9 @@ BAD = [
     ("above-max", ["-e", "pool=spark", "-e", "capacity=5"], "capacity 5 is more than the max of pool spark (4)"),
     ("not-a-number", ["-e", "pool=spark", "-e", "capacity=two"], "capacity two is not a whole number"),
     ("no-pool", ["-e", "capacity=1"], "-e capacity=1 needs -e pool=<name>"),
+    # One spark node around the clock (about 140 USD a month) puts the rehearsal over its budget of 60.
+    ("over-budget", ["-e", "pool=spark", "-e", "capacity=1"],
+     "Workbench rehearsal with pool spark at 1 node(s) around the clock costs 183.47 USD a month, over its budget of 60.00 USD"),
 ]
 
 
@@ -102,7 +105,7 @@ def test_scale_refuses_before_any_request(converged, endpoint, playbook, extra, 
 
 
 def test_pool_goes_from_zero_to_two_and_back(converged, endpoint, playbook, ec2):
-    up = playbook("scale.yml", "-e", "pool=spark", "-e", "capacity=2")
+    up = playbook("scale.yml", "-e", "pool=spark", "-e", "capacity=2", "-e", "budget_override=yes")
     assert up.rc == 0, up.output[-4000:]
     assert up.changed == 1, up.changed_tasks()
     running = pool_instances(ec2, "spark")
@@ -112,7 +115,7 @@ def test_pool_goes_from_zero_to_two_and_back(converged, endpoint, playbook, ec2)
     assert all(instance_id in up.output for instance_id in running)
     assert pool_instances(ec2, "gpu") == {}
 
-    again = playbook("scale.yml", "-e", "pool=spark", "-e", "capacity=2")
+    again = playbook("scale.yml", "-e", "pool=spark", "-e", "capacity=2", "-e", "budget_override=yes")
     assert again.rc == 0 and again.changed == 0, again.changed_tasks()
     assert pool_instances(ec2, "spark") == running
 
@@ -132,7 +135,7 @@ def test_pool_goes_from_zero_to_two_and_back(converged, endpoint, playbook, ec2)
 
 
 def test_site_brings_a_pool_back_to_its_desired_size(converged, playbook, ec2):
-    assert playbook("scale.yml", "-e", "pool=spark", "-e", "capacity=1").rc == 0
+    assert playbook("scale.yml", "-e", "pool=spark", "-e", "capacity=1", "-e", "budget_override=yes").rc == 0
     assert len(pool_instances(ec2, "spark")) == 1
     run = playbook("site.yml", "--tags", "spark")
     assert run.rc == 0, run.output[-4000:]
@@ -141,7 +144,7 @@ def test_site_brings_a_pool_back_to_its_desired_size(converged, playbook, ec2):
 
 
 def test_teardown_removes_the_pools(converged, playbook, ec2):
-    assert playbook("scale.yml", "-e", "pool=spark", "-e", "capacity=1").rc == 0
+    assert playbook("scale.yml", "-e", "pool=spark", "-e", "capacity=1", "-e", "budget_override=yes").rc == 0
     run = playbook("teardown.yml", "-e", "confirm=yes", "-e", "delete_data=yes")
     assert run.rc == 0, run.output[-4000:]
     assert workbench_resources(CLUSTER) == {}

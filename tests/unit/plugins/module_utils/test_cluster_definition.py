@@ -147,6 +147,27 @@ INVALID = [
     ("budget-not-mapping", [(("budget",), 50)], "workbench.budget", "50 is an integer, not a mapping"),
     ("budget-zero", [(("budget", "monthly_usd"), 0)], "workbench.budget.monthly_usd", "greater than 0"),
     ("budget-bool", [(("budget", "monthly_usd"), True)], "workbench.budget.monthly_usd", "is a boolean, not a number"),
+    ("pool-max-huge", [(("node_pools", 0, "max"), 100000)], "workbench.node_pools[0].max", "from 0 to 100"),
+    ("cidr-this-network", [(("admin_cidrs",), ["0.0.0.0/8"])], "workbench.admin_cidrs[0]", "0.0.0.0/8 (\"this network\")"),
+    ("cidr-loopback", [(("admin_cidrs",), ["127.0.0.1/32"])], "workbench.admin_cidrs[0]", "loopback"),
+    ("cidr-link-local", [(("admin_cidrs",), ["169.254.169.254/32"])], "workbench.admin_cidrs[0]", "link-local"),
+    ("cidr-multicast", [(("admin_cidrs",), ["224.0.0.0/24"])], "workbench.admin_cidrs[0]", "multicast"),
+    ("cidr-reserved", [(("admin_cidrs",), ["240.0.0.0/8"])], "workbench.admin_cidrs[0]", "reserved"),
+    ("cidr-broadcast", [(("admin_cidrs",), ["255.255.255.255/32"])], "workbench.admin_cidrs[0]", "reserved"),
+    ("cidr-v6-link-local", [(("admin_cidrs",), ["fe80::/64"])], "workbench.admin_cidrs[0]", "link-local"),
+    ("cidr-v6-loopback", [(("admin_cidrs",), ["::1/128"])], "workbench.admin_cidrs[0]", "loopback"),
+    ("cidrs-internet-in-halves", [(("admin_cidrs",), ["0.0.0.0/1", "128.0.0.0/1"])], "workbench.admin_cidrs", "4,294,967,296 IPv4 addresses"),
+    ("cidrs-over-a-slash-8", [(("admin_cidrs",), ["11.0.0.0/8", "12.0.0.0/32"])], "workbench.admin_cidrs", "16,777,217 IPv4 addresses"),
+    ("cidrs-v6-over-a-slash-32", [(("admin_cidrs",), ["2001:db8::/31"])], "workbench.admin_cidrs", "more than a /32"),
+    ("user-root", [(("users",), [{"name": "root"}])], "workbench.users[0].name", "'root' is reserved"),
+    ("user-daemon", [(("users",), [{"name": "daemon"}])], "workbench.users[0].name", "uid 2 in the bastion's Alpine Linux"),
+    ("user-nobody", [(("users",), [{"name": "nobody"}])], "workbench.users[0].name", "reserved"),
+    ("user-sshd", [(("users",), [{"name": "sshd"}])], "workbench.users[0].name", "bastion"),
+    ("user-www-data", [(("users",), [{"name": "www-data"}])], "workbench.users[0].name", "notebook"),
+    ("user-jovyan", [(("users",), [{"name": "jovyan"}])], "workbench.users[0].name", "Jupyter"),
+    ("user-systemd", [(("users",), [{"name": "systemd-network"}])], "workbench.users[0].name", "systemd-"),
+    ("user-underscore", [(("users",), [{"name": "_apt"}])], "workbench.users[0].name", "reserved"),
+    ("user-named-like-a-group", [(("users",), [{"name": "admins"}])], "workbench.users[0].name", "workbench.groups"),
     ("rehearsal-string", [(("rehearsal",), "yes")], "workbench.rehearsal", "not a boolean"),
     ("rehearsal-without-endpoints", [(("rehearsal",), True)], "workbench.rehearsal", "harness/endpoints.py start"),
     ("unknown-top-key", [(("regoin",), "us-east-1")], "workbench.regoin", "did you mean region?"),
@@ -203,6 +224,57 @@ def test_wrong_types_inside_a_pool_are_reported_never_raised(defaults, personal,
 def test_a_definition_that_is_not_a_mapping_is_reported(cluster):
     problems = validate(cluster, {})
     assert problems and all(problem.startswith("workbench") for problem in problems)
+
+
+# --- admin_cidrs: what the guard still lets through ----------------------------------------------
+
+def test_admin_cidrs_up_to_a_slash_8_in_all_pass(defaults, personal):
+    # Overlaps are counted once: a /8 and a network inside it are still a /8.
+    cidrs = ["11.0.0.0/8", "11.1.0.0/16", "2001:db8::/32", "2001:db8:1::/48"]
+    assert problems_of(defaults, mutated(personal, [(("admin_cidrs",), cidrs)])) == []
+
+
+def test_admin_cidrs_too_large_also_names_the_kubernetes_api(defaults, personal):
+    changes = [(("admin_cidrs",), ["0.0.0.0/1", "128.0.0.0/1"]), (("network", "kubernetes_api_access"), "admin_cidrs")]
+    problems = problems_of(defaults, mutated(personal, changes))
+    (total,) = [problem for problem in problems if problem.startswith("workbench.admin_cidrs: ")]
+    assert "the bastion port and the Kubernetes API" in total and "16,777,216" in total
+    assert "are refused" in total
+
+
+# --- users: reserved names, and the users recorded from the command line --------------------------
+
+def test_a_disabled_user_may_keep_a_reserved_name(defaults, personal):
+    # So that a user recorded before names were reserved can still be disabled and removed.
+    assert problems_of(defaults, mutated(personal, [(("users",), [{"name": "daemon", "state": "disabled"}])])) == []
+
+
+def test_recorded_users_are_named_by_their_list(defaults, personal):
+    recorded = [{"name": "bob", "groups": ["users"]}, {"name": "daemon", "groups": ["users"], "uid": 10001}]
+    problems = validate(merge(defaults, personal), {}, recorded_users=recorded)
+    assert len(problems) == 1 and problems[0].startswith("workbench_users[1].name: 'daemon' is reserved"), problems
+    assert "remove_user.yml -e user=daemon" in problems[0]
+
+
+def test_users_recorded_under_reserved_names_can_be_disabled_one_by_one(defaults, personal):
+    recorded = [{"name": "daemon", "state": "disabled"}, {"name": "root", "state": "present"}]
+    assert validate(merge(defaults, personal), {}, recorded_users=recorded, command_line={"user": "daemon"}) == []
+
+
+def test_problems_of_the_command_line_user_name_what_was_typed(defaults, personal):
+    typed = {"user": "root", "user_groups": "users,wizards", "ssh_key": "ssh-ed25519 AAAA", "email": "root"}
+    entry = {"name": "root", "state": "present", "groups": ["users", "wizards"], "ssh_keys": ["ssh-ed25519 AAAA"], "email": "root"}
+    problems = validate(merge(defaults, personal), {}, recorded_users=[{"name": "bob"}, entry], command_line=typed)
+    keys = sorted(problem.split(": ", 1)[0] for problem in problems)
+    assert keys == ["-e email", "-e ssh_key", "-e user=root", "-e user_groups=users,wizards"], problems
+    assert not any("workbench.users" in problem or "workbench_users" in problem for problem in problems), problems
+
+
+def test_the_command_line_user_already_in_the_definition_file(defaults, personal):
+    definition = mutated(personal, [(("users",), [{"name": "alice"}])])
+    problems = validate(merge(defaults, definition), {}, recorded_users=[{"name": "alice", "state": "present"}], command_line={"user": "alice"})
+    assert problems == ["-e user=alice: alice is defined in the cluster definition file (workbench.users[0]); "
+                        "change them there and run site.yml --tags ldap"]
 
 
 # --- merge ---------------------------------------------------------------------------------------
@@ -266,6 +338,19 @@ def test_normalize_derives_arch_and_gpu_of_a_pool_that_omits_gpu(defaults, perso
     result = normalize(cluster)
     assert [(pool["arch"], pool["gpu"]) for pool in result["node_pools"]] == [("arm64", False), ("amd64", True)]
     assert (result["control_plane"]["arch"], result["admin_nodes"]["arch"]) == ("amd64", "amd64")
+
+
+def test_normalize_derives_what_the_bastion_needs_of_each_present_user(defaults, personal):
+    users = [{"name": "alice", "groups": ["users", "admins"], "ssh_keys": [], "uid": 10000},
+             {"name": "bob", "state": "disabled", "groups": ["admins"]}]
+    recorded = [{"name": "carol", "state": "present", "groups": ["users"], "ssh_keys": [], "uid": 10002}, {"name": "dave"}]
+    cluster = merge(defaults, mutated(personal, [(("users",), users)]))
+    assert validate(cluster, {}, recorded_users=recorded) == []
+    result = normalize(cluster, recorded_users=recorded)
+    assert [user["name"] for user in result["users"]] == ["alice", "bob", "carol", "dave"]
+    assert result["admin_group"] == "admins"
+    # Only name and admin: what the bastion role accepts; admin from membership of the admin group.
+    assert result["present_users"] == [{"name": "alice", "admin": True}, {"name": "carol", "admin": False}, {"name": "dave", "admin": False}]
 
 
 def test_normalize_of_the_rehearsal(defaults, local):

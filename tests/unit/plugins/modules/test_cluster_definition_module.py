@@ -30,3 +30,28 @@ def test_rehearsal_needs_loopback_endpoints(run_module, defaults, local):
     assert passed["cluster"]["rehearsal"] is True
     assert refused["failed"] is True
     assert all(problem.startswith("workbench.rehearsal: ") for problem in refused["problems"])
+
+
+def test_recorded_users_follow_the_definition_and_the_bastion_gets_name_and_admin(run_module, defaults, personal):
+    recorded = [{"name": "carol", "state": "present", "groups": ["users", "admins"], "ssh_keys": [], "uid": 10000},
+                {"name": "dave", "state": "disabled", "groups": ["users"], "uid": 10001}]
+    result = run_module("cluster_definition", {"definition": personal, "defaults": defaults, "recorded_users": recorded})
+    assert not result.get("failed"), result
+    assert [user["name"] for user in result["cluster"]["users"]] == ["carol", "dave"]
+    assert result["cluster"]["present_users"] == [{"name": "carol", "admin": True}]
+
+
+def test_the_command_line_user_is_named_as_typed(run_module, defaults, personal):
+    args = {"definition": personal, "defaults": defaults, "recorded_users": [{"name": "root", "state": "present", "groups": ["users"]}],
+            "command_line": {"user": "root"}}
+    result = run_module("cluster_definition", args)
+    assert result["failed"] is True
+    (problem,) = result["problems"]
+    assert problem.startswith("-e user=root: 'root' is reserved: ") and "choose another name for -e user" in problem
+    assert "workbench" not in problem.split(":", 1)[0]
+
+
+def test_recorded_users_that_are_not_a_list_are_a_problem_not_a_crash(run_module, defaults, personal):
+    result = run_module("cluster_definition", {"definition": personal, "defaults": defaults, "recorded_users": "bob"})
+    assert result["failed"] is True
+    assert result["problems"] == ["workbench_users: 'bob' is a string, not a list; write a list, e.g. [] or [{name: alice, groups: [users]}]"]
