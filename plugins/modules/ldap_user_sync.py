@@ -45,6 +45,10 @@ description:
     accounts with one uid number in any case."
   - "B(Passwords) are hashed on the machine that runs the module before they are sent: C({CRYPT}) with SHA-512 crypt
     (C($6$rounds=N$salt$hash)), which Debian's slapd checks with the system's crypt(3) without any extra module."
+  - "A password the module sets is an initial password: the entry also gets C(pwdReset=TRUE) (the ppolicy overlay does
+    the same by itself when an administrator replaces a password under a policy with C(pwdMustChange)). Under the C(ldap)
+    role's policy the account can then do nothing but change its password (Password Modify operation, C(ldappasswd)) until
+    it has; RV(passwords_set) names the accounts whose password was set."
   - Supports check mode (nothing is written, numbers that would be allocated are predicted) and diff mode (the
     attributes of each entry before and after; password hashes are never shown).
 author:
@@ -137,7 +141,8 @@ options:
     default: /home
   update_password:
     description:
-      - V(on_create) sets a password only when the account is created (or has no password yet).
+      - V(on_create) sets a password only when the account is created (or has no password yet), so that a password the
+        user changed is kept.
       - V(always) also replaces the password of an existing account when it is not the one given; the stored hash is
         checked against the given password on this machine, so an unchanged password is not rewritten.
     type: str
@@ -216,8 +221,9 @@ options:
         default: []
       password:
         description:
-          - The password, hashed before it leaves this machine. When not set, the stored password (if any) is kept.
-          - See O(update_password).
+          - The initial password, hashed before it leaves this machine, that the user must change (C(pwdReset=TRUE)). When
+            not set, the stored password (if any) is kept.
+          - See O(update_password); RV(passwords_set) says whether it was set.
         type: str
       state:
         description:
@@ -332,6 +338,14 @@ modified:
       type: list
       elements: str
   sample: {"users": ["carol"], "groups": ["admins"]}
+passwords_set:
+  description:
+    - Names of the accounts whose password this run set (or would set, in check mode), marked C(pwdReset=TRUE). An account
+      that is not listed kept its password.
+  returned: always
+  type: list
+  elements: str
+  sample: ["alice"]
 disabled:
   description: Names of the accounts that were enabled and are now disabled (listed as disabled, or not listed with O(purge=true)).
   returned: always
@@ -448,7 +462,7 @@ USER_ATTRS = ("cn", "sn", "displayName", "mail", "uidNumber", "gidNumber", "home
 DISABLE_ATTRS = ("loginShell", "sshPublicKey", "kdswDisabled", "pwdAccountLockedTime")
 GROUP_ATTRS = ("gidNumber", "description", "memberUid", "member")
 POOL = {"uid": ("cn=uidnext", "uidNumber"), "gid": ("cn=gidnext", "gidNumber")}
-CANONICAL = {name.lower(): name for name in USER_ATTRS + GROUP_ATTRS + ("objectClass", "uid", "cn", "userPassword")}
+CANONICAL = {name.lower(): name for name in USER_ATTRS + GROUP_ATTRS + ("objectClass", "uid", "cn", "userPassword", "pwdReset")}
 
 
 def _decode(values):
@@ -492,10 +506,12 @@ class UserSync:
         self.existing_groups = {}  # name -> (dn, attrs)
         self.pools = {}            # kind -> current next number, or None
         self.operations = []       # (phase, kind, action, name, dn, payload, category, before, after)
+        self.password_writes = set()  # names of the accounts whose operation sets a password
         self.result = {
             "added": {"users": [], "groups": []},
             "modified": {"users": [], "groups": []},
             "disabled": [],
+            "passwords_set": [],
             "removed": {"users": [], "groups": []},
             "users": [],
             "groups": [],
@@ -596,7 +612,7 @@ class UserSync:
     # --- 2. what exists -------------------------------------------------------------------------
     def read(self):
         scope = ldap.SCOPE_ONELEVEL
-        attrs = ["objectClass", "uid", "userPassword"] + list(USER_ATTRS)
+        attrs = ["objectClass", "uid", "userPassword", "pwdReset"] + list(USER_ATTRS)
         for dn, entry in search(self.conn, self.people_dn, scope, "(objectClass=*)", attrs):
             entry = _normalize_entry(entry)
             names = entry.get("uid") or []
@@ -831,7 +847,9 @@ class UserSync:
             addlist = [(attr, [value.encode("utf-8") for value in values]) for attr, values in after.items()]
             if password is not None:
                 addlist.append(("userPassword", [hash_password(password, self.params["password_hash_rounds"]).encode()]))
-                after["userPassword"] = [HIDDEN_CHANGED]
+                addlist.append(("pwdReset", [b"TRUE"]))
+                after["userPassword"], after["pwdReset"] = [HIDDEN_CHANGED], ["TRUE"]
+                self.password_writes.add(name)
             self.operations.append(("users", "user", "add", name, dn, addlist, "added", {}, after))
         else:
             dn = existing[0]
@@ -841,7 +859,10 @@ class UserSync:
             if password is not None and state == "present" and (
                     not stored or (self.params["update_password"] == "always" and not verify_password(password, stored[0]))):
                 modlist.append((ldap.MOD_REPLACE, "userPassword", [hash_password(password, self.params["password_hash_rounds"]).encode()]))
+                modlist.append((ldap.MOD_REPLACE, "pwdReset", [b"TRUE"]))
                 before["userPassword"], after["userPassword"] = before_password, [HIDDEN_CHANGED]
+                before["pwdReset"], after["pwdReset"] = entry.get("pwdReset") or [], ["TRUE"]
+                self.password_writes.add(name)
             if modlist:
                 was_enabled = "TRUE" not in (entry.get("kdswDisabled") or [])
                 category = "disabled" if state == "disabled" and was_enabled else "modified"
@@ -959,6 +980,8 @@ class UserSync:
         return problems
 
     def record(self, kind, name, category):
+        if kind == "user" and name in self.password_writes:
+            self.result["passwords_set"].append(name)
         if category == "disabled":
             self.result["disabled"].append(name)
         else:

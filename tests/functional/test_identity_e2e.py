@@ -9,10 +9,8 @@ private copy of the rehearsal inventory, so users.yml is written there and not i
 import json
 import os
 import re
-import secrets
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -24,7 +22,7 @@ import yaml
 
 from conftest import REPO
 # bastion and rendered are fixtures.
-from identity import CHP, bastion, free_port, hub_config, login, rendered, ssh, wait_for  # noqa: F401  pylint: disable=unused-import
+from identity import CHP, bastion, free_port, jupyterhub, login, rendered, ssh, tunnel, wait_for  # noqa: F401  pylint: disable=unused-import
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("sshd", path="/usr/sbin:/usr/bin"),
                                 reason="needs root (an sshd with its own passwd in a mount namespace) and OpenSSH's sshd")
@@ -45,7 +43,9 @@ def rehearsal(moto_server, ldap_server, kube_server, playbook, tmp_path_factory)
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, value)
-        yield {"env": env, "inventory": str(inventory), "ldap": ldap_server, "kube": kube_server}
+        # The bastion may also forward to the directory, as it does to ldap.ldap.svc (ldappasswd through the tunnel).
+        port = int(env["KDSW_LDAP_URI"].rsplit(":", 1)[1].strip("/"))
+        yield {"env": env, "inventory": str(inventory), "ldap": ldap_server, "kube": kube_server, "forward_ports": [port]}
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +61,36 @@ def add_user(playbook, rehearsal, *args):
     return run
 
 
+def printed_password(run):
+    """The initial password add_user.yml printed, or None."""
+    match = re.search(r"Initial password: ([A-Za-z0-9]{20}) \(shown once", run.output)
+    return match.group(1) if match else None
+
+
 @pytest.fixture(scope="module")
-def bob_password(rehearsal, playbook):
-    run = add_user(playbook, rehearsal, "-e", "user=bob", "-e", "full_name=Bob Builder")
-    match = re.search(r"One-time initial password: ([A-Za-z0-9]{20}) \(shown once", run.output)
-    assert match, run.output[-3000:]
-    return match.group(1)
+def bob_password(rehearsal, bob_key, playbook):
+    run = add_user(playbook, rehearsal, "-e", "user=bob", "-e", "full_name=Bob Builder",
+                   "-e", json.dumps({"ssh_key": bob_key.with_suffix(".pub").read_text().strip()}))
+    assert printed_password(run), run.output[-3000:]
+    return printed_password(run)
+
+
+def ldappasswd(rehearsal, user, old, new, port=None):
+    """The user's own change, as the README shows it (through a tunnel when port is a tunnel's local end)."""
+    env = rehearsal["env"]
+    uri = f"ldap://127.0.0.1:{port}" if port else env["KDSW_LDAP_URI"]
+    return subprocess.run(["ldappasswd", "-H", uri, "-ZZ", "-x", "-D", f"uid={user},ou=people,{env['KDSW_LDAP_BASE_DN']}",
+                           "-w", old, "-s", new], env=dict(os.environ, LDAPTLS_CACERT=env["KDSW_LDAP_CA"], LDAPTLS_REQCERT="demand"),
+                          capture_output=True, text=True, timeout=30, check=False)
+
+
+def test_a_new_user_without_a_key_is_refused_before_anything_is_written(rehearsal, bob_password, playbook):
+    mark = rehearsal["ldap"].log_offset()
+    run = playbook("add_user.yml", "-e", "user=dave", inventory=rehearsal["inventory"], env=rehearsal["env"])
+    assert run.rc != 0 and "-e \"ssh_key='ssh-ed25519 AAAA... dave@laptop'\"" in run.output, run.output[-3000:]
+    assert "Nothing was changed" in run.output and "Initial password" not in run.output
+    assert rehearsal["ldap"].writes(mark) == [] and not in_directory(rehearsal, "dave")
+    assert "dave" not in (Path(rehearsal["inventory"]) / "group_vars/all/users.yml").read_text()
 
 
 def test_add_user_creates_account_and_home(rehearsal, bob_password):
@@ -88,11 +112,11 @@ def test_add_user_creates_account_and_home(rehearsal, bob_password):
 def test_add_user_again_changes_nothing(rehearsal, bob_password, playbook):
     run = add_user(playbook, rehearsal, "-e", "user=bob", "-e", "full_name=Bob Builder")
     assert run.changed == 0, run.changed_tasks()
-    assert "One-time initial password" not in run.output
+    # No password printed that was never set: bob's is the one he had.
+    assert printed_password(run) is None and "Their password is unchanged" in run.output, run.output[-2000:]
 
 
 def test_bob_reaches_the_web_service_through_the_bastion(rehearsal, bob_password, bob_key, playbook, bastion):
-    add_user(playbook, rehearsal, "-e", "user=bob", "-e", json.dumps({"ssh_key": bob_key.with_suffix(".pub").read_text().strip()}))
     bastion["start"]()
     local = free_port()
     tunnel = subprocess.Popen(ssh(bastion, bob_key, "-N", "-o", "ExitOnForwardFailure=yes",  # pylint: disable=consider-using-with
@@ -117,28 +141,52 @@ def test_bob_reaches_the_web_service_through_the_bastion(rehearsal, bob_password
 
 
 @pytest.mark.skipif(not CHP.exists(), reason="configurable-http-proxy is installed by scripts/setup.sh")
-def test_bob_logs_in_to_jupyterhub_and_outsiders_do_not(rehearsal, bob_password, rendered, playbook, tmp_path):
+def test_bob_changes_his_password_then_logs_in_to_jupyterhub_and_outsiders_do_not(rehearsal, bob_password, bob_key, rendered,
+                                                                                 bastion, playbook, tmp_path):
     add_user(playbook, rehearsal, "-e", "user=carol", "-e", "user_groups=", "-e", json.dumps({"ssh_key": bob_key_placeholder()}))
-    config, hub_port = hub_config(rendered, rehearsal["env"], tmp_path)
-    # The chart keeps auth state (the user's uid and gid for the spawner) encrypted with a key it makes.
-    crypt_key = dict(os.environ, JUPYTERHUB_CRYPT_KEY=secrets.token_hex(32))
-    hub = subprocess.Popen([str(Path(sys.executable).parent / "jupyterhub"), "-f", str(config)], cwd=tmp_path,  # pylint: disable=consider-using-with
-                           env=crypt_key, stdout=open(tmp_path / "hub.log", "wb"), stderr=subprocess.STDOUT)  # pylint: disable=consider-using-with
-    try:
-        def ready():
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{hub_port}/hub/login", timeout=2) as response:
-                    return response.status == 200
-            except OSError:
-                return False
-        wait_for(ready, timeout=60, what=f"JupyterHub (log: {tmp_path / 'hub.log'})")
-        status, location = login(hub_port, "bob", bob_password)
+    with jupyterhub(rendered, rehearsal["env"], tmp_path) as hub_port:
+        # The printed password serves only to set his own: the hub refuses it.
+        assert login(hub_port, "bob", bob_password)[0] == 403
+        # bob sets his own with ldappasswd, through his tunnel of the bastion.
+        bastion["stop"]()
+        bastion["start"]()
+        with tunnel(bastion, bob_key, "bob", rehearsal["forward_ports"][0]) as port:
+            changed = ldappasswd(rehearsal, "bob", bob_password, BOB_OWN, port=port)
+        assert changed.returncode == 0, changed.stdout + changed.stderr
+        status, location = login(hub_port, "bob", BOB_OWN)
         assert status == 302 and "/hub/" in location, (status, location, (tmp_path / "hub.log").read_text()[-3000:])
+        assert login(hub_port, "bob", bob_password)[0] == 403
         assert login(hub_port, "bob", "wrong-password")[0] == 403
         assert login(hub_port, "carol", "any-password")[0] == 403
-    finally:
-        hub.terminate()
-        hub.wait(20)
+
+
+def test_reset_password_prints_the_password_it_set(rehearsal, bob_password, playbook):
+    run = add_user(playbook, rehearsal, "-e", "user=bob", "-e", "reset_password=yes")
+    new = printed_password(run)
+    assert new and new != bob_password, run.output[-2000:]
+    assert binds(rehearsal, "bob", new) and not binds(rehearsal, "bob", BOB_OWN)
+    # It must be changed again, and not back to one of his last passwords.
+    assert "in history" in ldappasswd(rehearsal, "bob", new, BOB_OWN).stdout
+    assert ldappasswd(rehearsal, "bob", new, BOB_NEXT).returncode == 0
+    assert binds(rehearsal, "bob", BOB_NEXT)
+
+
+BOB_OWN, BOB_NEXT = "bob-chose-this-one", "bob-chose-another-one"
+
+
+def binds(rehearsal, user, password):
+    import ldap  # pylint: disable=import-outside-toplevel
+
+    env = rehearsal["env"]
+    connection = ldap.initialize(env["KDSW_LDAP_URI"])
+    connection.set_option(ldap.OPT_X_TLS_CACERTFILE, env["KDSW_LDAP_CA"])
+    connection.set_option(ldap.OPT_X_TLS_NEWCTX, 0)
+    connection.start_tls_s()
+    try:
+        connection.simple_bind_s(f"uid={user},ou=people,{env['KDSW_LDAP_BASE_DN']}", password)
+        return True
+    except ldap.INVALID_CREDENTIALS:
+        return False
 
 
 def bob_key_placeholder():
@@ -155,6 +203,18 @@ def test_removed_user_is_refused(rehearsal, bob_password, bob_key, playbook, bas
     assert refused.returncode == 255 and "Permission denied" in refused.stderr, refused.stderr
     users = yaml.safe_load((Path(rehearsal["inventory"]) / "group_vars/all/users.yml").read_text())["workbench_users"]
     assert [u.get("state") for u in users if u["name"] == "bob"] == ["disabled"]
+
+
+def test_adding_a_disabled_user_again_says_so(rehearsal, bob_password, bob_key, playbook, bastion):
+    run = add_user(playbook, rehearsal, "-e", "user=bob")
+    assert "bob was disabled and is enabled again." in run.output, run.output[-2000:]
+    # His key and his own password are his again; no password is printed.
+    assert printed_password(run) is None and "Their password is unchanged" in run.output
+    assert binds(rehearsal, "bob", BOB_NEXT)
+    bastion["stop"]()
+    bastion["start"]()
+    with tunnel(bastion, bob_key, "bob", bastion["web_port"]):
+        pass
 
 
 # --- remove_user.yml -e purge=yes: archive the home directory first -------------------------------

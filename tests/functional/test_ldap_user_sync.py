@@ -23,6 +23,7 @@ ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIaGEmkfImcpz5ltWBZARdMdc4TcjLjSn
 ED25519_2 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB8u2Ppa8mM3Bq1KdmnGOWzgxTHnyM4Gyl8nBRK9xNus alice@desktop"
 RSA_TRUNCATED = "ssh-rsa AAAAB3NzaC1yc2E= bob@laptop"
 ALICE_PW = "wonderland-7f3a1c"
+ALICE_OWN_PW = "alice-chose-this-one"
 BOB_PW = "builder-0b4e9d22"
 
 
@@ -275,7 +276,7 @@ def test_check_mode_writes_nothing(ldap, run_module):
 
 def _readback(dn):
     """The attributes of dn as the diff shows them (userPassword hidden)."""
-    found = admin().search_s(dn, pyldap.SCOPE_BASE, "(objectClass=*)", ["*", "pwdAccountLockedTime"])
+    found = admin().search_s(dn, pyldap.SCOPE_BASE, "(objectClass=*)", ["*", "pwdAccountLockedTime", "pwdReset"])
     attrs = {key: sorted(value.decode() for value in values) for key, values in found[0][1].items()}
     if "userPassword" in attrs:
         attrs["userPassword"] = ["(hidden)"]
@@ -436,11 +437,46 @@ def test_update_password(ldap, run_module):
     assert sync(run_module, args)["changed"] is False          # on_create: kept
     assert can_bind("alice", ALICE_PW)
     result = sync(run_module, dict(args, update_password="always"), diff=True)
-    assert result["modified"]["users"] == ["alice"]
-    assert result["diff"][0]["before"] == {"userPassword": ["(hidden)"]}
-    assert result["diff"][0]["after"] == {"userPassword": ["(hidden, changed)"]}
+    assert result["modified"]["users"] == ["alice"] and result["passwords_set"] == ["alice"]
+    assert result["diff"][0]["before"] == {"userPassword": ["(hidden)"], "pwdReset": ["TRUE"]}
+    assert result["diff"][0]["after"] == {"userPassword": ["(hidden, changed)"], "pwdReset": ["TRUE"]}
     assert can_bind("alice", "a-new-password-1") and not can_bind("alice", ALICE_PW)
     assert sync(run_module, dict(args, update_password="always"))["changed"] is False
+
+
+def ldappasswd(name, old, new):
+    """A user's own change, as the README shows it: ldappasswd over StartTLS, bound as themselves (the Password Modify operation)."""
+    return subprocess.run(["ldappasswd", "-H", os.environ["KDSW_LDAP_URI"], "-ZZ", "-x", "-D", user_dn(name), "-w", old, "-s", new],
+                          env=dict(os.environ, LDAPTLS_CACERT=os.environ["KDSW_LDAP_CA"], LDAPTLS_REQCERT="demand"),
+                          capture_output=True, text=True, timeout=30, check=False)
+
+
+def test_a_password_the_sync_sets_serves_only_to_change_it(ldap, run_module):
+    assert sync(run_module, definition(), check_mode=True)["passwords_set"] == ["alice", "bob"]
+    assert sync(run_module, definition())["passwords_set"] == ["alice", "bob"]
+    assert entries("people", ("pwdReset",))["alice"] == {"pwdReset": ["TRUE"]}
+    # The initial password binds, and then allows nothing but changing it.
+    with pytest.raises(pyldap.INSUFFICIENT_ACCESS, match="restricted"):
+        connect(user_dn("alice"), ALICE_PW).search_s(user_dn("alice"), pyldap.SCOPE_BASE)
+    refused = ldappasswd("alice", ALICE_PW, ALICE_PW)
+    assert refused.returncode != 0 and "not being changed" in refused.stdout, refused.stdout
+    refused = ldappasswd("alice", ALICE_PW, "short")
+    assert refused.returncode != 0 and "quality" in refused.stdout, refused.stdout
+
+    changed = ldappasswd("alice", ALICE_PW, ALICE_OWN_PW)
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert entries("people", ("pwdReset",))["alice"] == {}
+    assert can_bind("alice", ALICE_OWN_PW) and not can_bind("alice", ALICE_PW)
+    assert connect(user_dn("alice"), ALICE_OWN_PW).search_s(user_dn("alice"), pyldap.SCOPE_BASE, attrlist=["uid"])
+    # The next sync keeps the password she chose, and says it set none.
+    again = sync(run_module, definition())
+    assert again["changed"] is False and again["passwords_set"] == []
+    assert can_bind("alice", ALICE_OWN_PW)
+    # update_password=always (add_user.yml -e reset_password=yes): a new initial password, to be changed again.
+    reset = sync(run_module, definition(update_password="always"))
+    assert reset["passwords_set"] == ["alice"]  # bob's stored password is still the one given
+    assert entries("people", ("pwdReset",))["alice"] == {"pwdReset": ["TRUE"]}
+    assert can_bind("alice", ALICE_PW) and not can_bind("alice", ALICE_OWN_PW)
 
 
 def test_secrets_never_appear_in_the_module_output(ldap, run_module):
@@ -528,9 +564,11 @@ def test_missing_base_fails_clearly(ldap, run_module):
 # --- the directory the role deploys -------------------------------------------------------------------
 
 def test_acls_of_the_role(ldap, run_module):
-    """Users read their own entry and the public attributes of others; password hashes serve only to bind; only the admin writes."""
+    """Users read their own entry and the public attributes of others; password hashes serve only to bind; a user writes
+    nothing but their own password."""
     sync(run_module, definition())
-    alice = connect(user_dn("alice"), ALICE_PW)
+    connect(user_dn("alice"), ALICE_PW).passwd_s(user_dn("alice"), None, ALICE_OWN_PW)
+    alice = connect(user_dn("alice"), ALICE_OWN_PW)
     own = alice.search_s(user_dn("alice"), pyldap.SCOPE_BASE, "(objectClass=*)", ["*"])[0][1]
     assert "userPassword" not in own and own["mail"] == [b"alice@example.org"]
     bob = alice.search_s(user_dn("bob"), pyldap.SCOPE_BASE, "(objectClass=*)", ["*"])[0][1]
@@ -542,6 +580,9 @@ def test_acls_of_the_role(ldap, run_module):
         alice.modify_s(user_dn("alice"), [(pyldap.MOD_REPLACE, "loginShell", [b"/bin/sh"])])
     with pytest.raises(pyldap.INSUFFICIENT_ACCESS):
         alice.modify_s(group_dn("admins"), [(pyldap.MOD_ADD, "memberUid", [b"bob"])])
+    for attr, value in (("sshPublicKey", ED25519_2), ("userPassword", "taken-over-by-alice")):
+        with pytest.raises(pyldap.INSUFFICIENT_ACCESS):
+            alice.modify_s(user_dn("bob") if attr == "userPassword" else user_dn("alice"), [(pyldap.MOD_REPLACE, attr, [value.encode()])])
     # Unauthenticated clients see nothing.
     with pytest.raises(pyldap.NO_SUCH_OBJECT):
         connect().search_s(f"ou=people,{base()}", pyldap.SCOPE_ONELEVEL)
