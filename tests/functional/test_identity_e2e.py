@@ -141,8 +141,8 @@ def test_bob_reaches_the_web_service_through_the_bastion(rehearsal, bob_password
 
 
 @pytest.mark.skipif(not CHP.exists(), reason="configurable-http-proxy is installed by scripts/setup.sh")
-def test_bob_changes_his_password_then_logs_in_to_jupyterhub_and_outsiders_do_not(rehearsal, bob_password, bob_key, rendered,
-                                                                                 bastion, playbook, tmp_path):
+def test_bob_changes_his_password_then_logs_in_to_jupyterhub_and_outsiders_do_not(
+        rehearsal, bob_password, bob_key, rendered, bastion, playbook, tmp_path):
     add_user(playbook, rehearsal, "-e", "user=carol", "-e", "user_groups=", "-e", json.dumps({"ssh_key": bob_key_placeholder()}))
     with jupyterhub(rendered, rehearsal["env"], tmp_path) as hub_port:
         # The printed password serves only to set his own: the hub refuses it.
