@@ -29,7 +29,8 @@ description:
     of JupyterHub's LDAPAuthenticator 2 matches with C(memberUid={uid})) and by DN in C(member) (which the same filter
     matches with C(member={userdn}), and from which the C(memberof) overlay keeps C(memberOf) on every account).
     RFC 2307 makes C(posixGroup) structural, so C(groupOfNames) cannot be added to it; C(kdswGroup) is the auxiliary
-    class that allows C(member)."
+    class that allows C(member). Members are added and removed value by value, never replaced whole, so runs that overlap
+    (each listing its own users, with O(purge=false)) keep each other's members."
   - "B(Disabled accounts) keep their entry, uid and gid numbers and home directory (files keep their owner; the uid is
     never given to someone else) but cannot log in in any way: C(kdswDisabled=TRUE) is set (the marker to filter on:
     the bastion's AuthorizedKeysCommand and account lookups use C((!(kdswDisabled=TRUE)))),
@@ -461,6 +462,8 @@ USER_ATTRS = ("cn", "sn", "displayName", "mail", "uidNumber", "gidNumber", "home
 # What a disabled account looks like; an account disabled because it is not listed only gets these.
 DISABLE_ATTRS = ("loginShell", "sshPublicKey", "kdswDisabled", "pwdAccountLockedTime")
 GROUP_ATTRS = ("gidNumber", "description", "memberUid", "member")
+# Written as the values added and removed, never replaced whole: runs that overlap (two add_user.yml) then keep each other's members.
+MEMBER_ATTRS = ("memberUid", "member")
 POOL = {"uid": ("cn=uidnext", "uidNumber"), "gid": ("cn=gidnext", "gidNumber")}
 CANONICAL = {name.lower(): name for name in USER_ATTRS + GROUP_ATTRS + ("objectClass", "uid", "cn", "userPassword", "pwdReset")}
 
@@ -903,7 +906,7 @@ class UserSync:
             self.operations.append(("groups", "group", "add", name, dn, addlist, "added", {}, after))
         else:
             dn = existing[0]
-            modlist, before, after = self.modlist(existing[1], desired, GROUP_CLASSES)
+            modlist, before, after = self.modlist(existing[1], desired, GROUP_CLASSES, incremental=MEMBER_ATTRS)
             if modlist:
                 self.operations.append(("groups", "group", "modify", name, dn, modlist, "modified", before, after))
         self.result["groups"].append({"name": name, "dn": dn, "gid_number": gid, "members": members})
@@ -913,7 +916,7 @@ class UserSync:
         desired = {"memberUid": members,
                    "member": [value for value in entry.get("member", [])
                               if not self.member_name(value) or self.member_name(value) in kept]}
-        modlist, before, after = self.modlist(entry, desired, ())
+        modlist, before, after = self.modlist(entry, desired, (), incremental=MEMBER_ATTRS)
         if modlist:
             self.operations.append(("groups", "group", "modify", name, dn, modlist, "modified", before, after))
 
@@ -935,8 +938,12 @@ class UserSync:
         self.operations.append(("deletes", kind, "delete", name, dn, None, "removed", before, {}))
 
     @staticmethod
-    def modlist(entry, desired, classes):
-        """(modlist, before, after) turning entry's desired attributes into their desired values."""
+    def modlist(entry, desired, classes, incremental=()):
+        """(modlist, before, after) turning entry's desired attributes into their desired values.
+
+        The attributes of incremental change by the values that differ (delete those read and no longer wanted, add the
+        missing ones), so that values another writer added or removed since the read are left as that writer left them.
+        """
         modlist, before, after = [], {}, {}
         present = {value.lower() for value in entry.get("objectClass", [])}
         missing = [cls for cls in classes if cls.lower() not in present]
@@ -950,7 +957,14 @@ class UserSync:
             if sorted(have) == sorted(values):
                 continue
             before[attr], after[attr] = list(have), list(values)
-            if not values:
+            if attr in incremental:
+                removed = [value for value in have if value not in values]
+                added = [value for value in values if value not in have]
+                if removed:
+                    modlist.append((ldap.MOD_DELETE, attr, [value.encode("utf-8") for value in removed]))
+                if added:
+                    modlist.append((ldap.MOD_ADD, attr, [value.encode("utf-8") for value in added]))
+            elif not values:
                 modlist.append((ldap.MOD_DELETE, attr, None))
             else:
                 modlist.append((ldap.MOD_REPLACE, attr, [value.encode("utf-8") for value in values]))
