@@ -400,13 +400,15 @@ class _UserKeys:
 
     def __call__(self, field, index=None, value=None):
         if self.typed is not None:
-            option = COMMAND_LINE_OPTIONS.get(field)
             if field == "name":
                 return f"-e user={self.typed['user']}"
-            if field == "groups" and option in self.typed:
-                return f"-e {option}={self.typed[option]}"
-            if option in self.typed and field != "groups" and (index is None or value == self.typed[option]):
-                return f"-e {option}"
+            option = COMMAND_LINE_OPTIONS.get(field)
+            if option in self.typed:
+                if field == "groups":
+                    return f"-e {option}={self.typed[option]}"
+                # ssh_keys holds the keys recorded before too: only the one typed is named by the option.
+                if index is None or value == self.typed[option]:
+                    return f"-e {option}"
         return f"{self.key}.{field}" + ("" if index is None else f"[{index}]")
 
     def new_input(self, command_line):
