@@ -134,9 +134,12 @@ def reader_lookup(rehearsal, rendered, user):
 @needs_proxy
 def test_fifty_wrong_binds_as_the_service_account_lock_out_nobody(rehearsal, rendered, bastion, hub):
     directory = rehearsal["directory"]
+    admin = directory.state()["env"]
     for dummy in range(50):
         assert not can_bind(directory, directory.reader_dn, "a-wrong-password")
+        assert not can_bind(directory, admin["KDSW_LDAP_BIND_DN"], "a-wrong-password")
     assert can_bind(directory, directory.reader_dn, directory.reader_password())
+    assert can_bind(directory, admin["KDSW_LDAP_BIND_DN"], admin["KDSW_LDAP_BIND_PW"])  # the sync's account has no entry to lock
 
     # The bastion's key lookup, as sshd runs it, and a real ssh login through it.
     keys = reader_lookup(rehearsal, rendered, "bob")
