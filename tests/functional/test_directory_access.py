@@ -144,6 +144,7 @@ def test_fifty_wrong_binds_as_the_service_account_lock_out_nobody(rehearsal, ren
     # The bastion's key lookup, as sshd runs it, and a real ssh login through it.
     keys = reader_lookup(rehearsal, rendered, "bob")
     assert keys.returncode == 0 and keys.stdout.startswith("ssh-ed25519 "), keys.stdout + keys.stderr
+    bastion["stop"]()
     bastion["start"]()
     with tunnel(bastion, rehearsal["bob_key"], "bob", rendered["web_port"]):
         pass
@@ -182,6 +183,7 @@ def test_an_initial_password_opens_the_hub_only_once_changed(rehearsal, rendered
     with urllib.request.urlopen(f"http://127.0.0.1:{hub}/hub/login", timeout=10) as page:
         assert "only once you have" in page.read().decode()
     # She changes it herself: ldappasswd through a tunnel of the bastion (bob's key here: carol has none).
+    bastion["stop"]()
     bastion["start"]()
     with tunnel(bastion, rehearsal["bob_key"], "bob", directory.port) as port:
         changed = ldappasswd(directory, "carol", CAROL_INITIAL, CAROL_OWN, port=port)
